@@ -1,0 +1,137 @@
+"""Routing of in-scope earnings rows to exactly one place: a plan, or an exception (SPEC 4)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from coop_rules.integrity import OK, PLAN_KEY
+from coop_rules.vocabulary import ROW, Code
+
+ROUTE = "__route"
+
+
+def period_of_month(programs: pl.DataFrame, first_day: date) -> pl.DataFrame:
+    """The valid period of each program that contains the first day of the month."""
+    return programs.filter(
+        pl.col(OK)
+        & (pl.col("period_start") <= pl.lit(first_day))
+        & (pl.col("period_end") >= pl.lit(first_day))
+    ).select("program", "period", "period_start", "period_end")
+
+
+def plan_keys(plans: pl.DataFrame) -> pl.DataFrame:
+    """Every plan key with how many plan rows carry it, its plan and whether that row is valid.
+
+    All plan rows count here, valid or not: an earnings row that matches an invalid plan is
+    `PLAN_INVALID`, not `NO_PLAN`.
+    """
+    return (
+        plans.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in PLAN_KEY))
+        .group_by(PLAN_KEY)
+        .agg(
+            pl.len().alias("__plan_rows"),
+            pl.col("plan_id").first(),
+            pl.col(OK).all().alias("__plan_ok"),
+            pl.col("currency").first().alias("__plan_currency"),
+        )
+    )
+
+
+def route_code() -> pl.Expr:
+    """The first routing code that applies to a valid earnings row, in SPEC 4's order; null
+    when the row is routed to its plan."""
+    return (
+        pl.when(pl.col("period").is_null())
+        .then(pl.lit(Code.NO_PROGRAM_PERIOD.value))
+        .when(pl.col("__plan_rows").is_null())
+        .then(pl.lit(Code.NO_PLAN.value))
+        .when(pl.col("__plan_rows") > 1)
+        .then(pl.lit(Code.DUPLICATE_PLAN.value))
+        .when(~pl.col("__plan_ok"))
+        .then(pl.lit(Code.PLAN_INVALID.value))
+        .when(pl.col("currency") != pl.col("__plan_currency"))
+        .then(pl.lit(Code.CURRENCY_MISMATCH.value))
+        .otherwise(pl.lit(None, pl.String))
+    )
+
+
+def route_message() -> pl.Expr:
+    """What a person is told about a routing exception."""
+    code = pl.col(ROUTE)
+    return (
+        pl.when(code == Code.NO_PROGRAM_PERIOD)
+        .then(
+            pl.format(
+                "program '{}' has no valid period containing the first day of the month",
+                pl.col("program"),
+            )
+        )
+        .when(code == Code.NO_PLAN)
+        .then(
+            pl.format(
+                "no plan for mpn_id {}, fund '{}', program '{}', period {}",
+                pl.col("mpn_id"),
+                pl.col("fund"),
+                pl.col("program"),
+                pl.col("period"),
+            )
+        )
+        .when(code == Code.DUPLICATE_PLAN)
+        .then(
+            pl.format(
+                "{} plans share mpn_id {}, fund '{}', program '{}', period {}; none can be chosen",
+                pl.col("__plan_rows"),
+                pl.col("mpn_id"),
+                pl.col("fund"),
+                pl.col("program"),
+                pl.col("period"),
+            )
+        )
+        .when(code == Code.PLAN_INVALID)
+        .then(pl.format("the matching plan {} has a row exception", pl.col("plan_id")))
+        .when(code == Code.CURRENCY_MISMATCH)
+        .then(
+            pl.format(
+                "currency {} is not the currency {} of plan {}",
+                pl.col("currency"),
+                pl.col("__plan_currency"),
+                pl.col("plan_id"),
+            )
+        )
+    )
+
+
+def route_earnings(
+    earnings: pl.LazyFrame, programs: pl.DataFrame, plans: pl.DataFrame, first_day: date
+) -> pl.LazyFrame:
+    """Attach to every valid in-scope earnings row its period, plan and routing code.
+
+    `earnings` holds only rows without a schema or key exception.
+    """
+    periods = period_of_month(programs, first_day).select("program", "period").lazy()
+    return (
+        earnings.join(periods, on="program", how="left")
+        .join(plan_keys(plans).lazy(), on=list(PLAN_KEY), how="left")
+        .with_columns(route_code().alias(ROUTE))
+    )
+
+
+def routing_exceptions(routed: pl.LazyFrame) -> pl.LazyFrame:
+    """The exception rows of earnings that could not be routed, with their amounts."""
+    return routed.filter(pl.col(ROUTE).is_not_null()).select(
+        pl.col(ROW).alias("row_number"),
+        pl.col("earning_id").alias("record_key"),
+        pl.col(ROUTE).alias("code"),
+        pl.lit(None, pl.String).alias("column"),
+        pl.lit(None, pl.String).alias("value"),
+        route_message().alias("message"),
+        pl.col("amount"),
+        pl.col("currency"),
+    )
+
+
+def routed_to_plans(routed: pl.LazyFrame) -> pl.LazyFrame:
+    """The earnings rows that reached a plan: `plan_id`, `amount`."""
+    return routed.filter(pl.col(ROUTE).is_null()).select("plan_id", "amount", pl.col(ROW))

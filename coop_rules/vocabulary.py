@@ -1,0 +1,69 @@
+"""The one vocabulary of coop-payouts: outcomes, reasons, exception codes and dataset names.
+
+Every module imports these; no code, outcome or column name is spelled anywhere else.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """Outcome of a payout row (SPEC section 4)."""
+
+    PAY = "PAY"
+    HELD = "HELD"
+    NOT_PAYABLE = "NOT_PAYABLE"
+
+
+class Reason(StrEnum):
+    """Reason of a payout row, from the first plan rule that applies (SPEC section 4)."""
+
+    OUTSIDE_PROGRAM_YEAR = "OUTSIDE_PROGRAM_YEAR"
+    RESUBMITTED_AFTER_GRACE = "RESUBMITTED_AFTER_GRACE"
+    PLAN_REJECTED = "PLAN_REJECTED"
+    PLAN_NOT_APPROVED = "PLAN_NOT_APPROVED"
+    NO_ACTIVITY = "NO_ACTIVITY"
+    NO_LIMIT = "NO_LIMIT"
+    CAPPED = "CAPPED"
+    NEGATIVE_NET = "NEGATIVE_NET"
+
+
+class Code(StrEnum):
+    """Exception codes (SPEC sections 3-5): schema and key codes, then routing codes."""
+
+    MISSING_VALUE = "MISSING_VALUE"
+    INVALID_VALUE = "INVALID_VALUE"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    UNKNOWN_CURRENCY = "UNKNOWN_CURRENCY"
+    DUPLICATE_KEY = "DUPLICATE_KEY"
+    DUPLICATE_PLAN = "DUPLICATE_PLAN"
+    UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"
+    INCONSISTENT_DATES = "INCONSISTENT_DATES"
+    NO_PROGRAM_PERIOD = "NO_PROGRAM_PERIOD"
+    NO_PLAN = "NO_PLAN"
+    PLAN_INVALID = "PLAN_INVALID"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+
+
+class Dataset(StrEnum):
+    """Input dataset stems (SPEC section 3), in the order they are checked."""
+
+    PROGRAMS = "programs"
+    PLANS = "plans"
+    PLAN_LIMITS = "plan_limits"
+    CAMPAIGNS = "campaigns"
+    ACTIVITIES = "activities"
+    EARNINGS = "earnings"
+
+
+REQUIRED_DATASETS: tuple[Dataset, ...] = (
+    Dataset.PROGRAMS,
+    Dataset.PLANS,
+    Dataset.PLAN_LIMITS,
+    Dataset.EARNINGS,
+)
+OPTIONAL_DATASETS: tuple[Dataset, ...] = (Dataset.CAMPAIGNS, Dataset.ACTIVITIES)
+
+# Hidden bookkeeping column: the 1-based data-row number of a row in its input file.
+ROW = "__row"

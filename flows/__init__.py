@@ -1,0 +1,1 @@
+"""Prefect flows and tasks of coop-payouts: reading inputs, publishing outputs, the CLI."""

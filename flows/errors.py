@@ -1,0 +1,33 @@
+"""Errors a run ends with, each carrying its exit code (SPEC section 2) and one plain sentence."""
+
+from __future__ import annotations
+
+
+class RunError(Exception):
+    """A run that cannot go on; `str(error)` is the sentence printed on stderr."""
+
+    exit_code = 1
+
+
+class UsageError(RunError):
+    """A bad option: a month that is not YYYY-MM, a missing folder (exit 2)."""
+
+    exit_code = 2
+
+
+class InputRejected(RunError):
+    """An input file rejected as a whole, or a row exception under --strict (exit 3)."""
+
+    exit_code = 3
+
+
+class Refused(RunError):
+    """A changed rerun without --reason, or another run holds the lock (exit 4)."""
+
+    exit_code = 4
+
+
+class ReconciliationFailed(RunError):
+    """The run's figures do not add up; nothing is published (exit 1)."""
+
+    exit_code = 1

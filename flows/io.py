@@ -1,0 +1,198 @@
+"""Reading the input files as text (SPEC section 3) and writing output files.
+
+Every value is read as text, never type-inferred: a CSV field as written, a Parquet value as its
+text. Surrounding spaces are trimmed and an empty value is null (a decision the README records).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from coop_rules.vocabulary import OPTIONAL_DATASETS, REQUIRED_DATASETS, ROW, Dataset
+from flows.errors import InputRejected, UsageError
+from schemas.inputs import INPUTS
+
+SUFFIXES = (".csv", ".parquet")
+HASH_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file of a run."""
+
+    dataset: Dataset
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def find_inputs(input_dir: Path) -> dict[Dataset, InputFile]:
+    """The input file of each dataset in `input_dir`; optional datasets may be absent."""
+    if not input_dir.is_dir():
+        raise UsageError(f"--input {input_dir}: no such folder")
+    found: dict[Dataset, InputFile] = {}
+    for dataset in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS):
+        paths = [input_dir / f"{dataset.value}{suffix}" for suffix in SUFFIXES]
+        present = [path for path in paths if path.is_file()]
+        if len(present) > 1:
+            raise InputRejected(
+                f"{input_dir}: both {present[0].name} and {present[1].name} are present; "
+                f"keep one file for {dataset.value}"
+            )
+        if present:
+            found[dataset] = InputFile(dataset, present[0])
+        elif dataset in REQUIRED_DATASETS:
+            raise InputRejected(
+                f"{input_dir}: the required file {dataset.value}.csv (or .parquet) is missing"
+            )
+    return found
+
+
+def sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def csv_header(path: Path) -> list[str]:
+    """The header row of a CSV file, read with the csv module (quoted names, BOM, CRLF)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError as exc:
+        raise InputRejected(
+            f"{path.name} is not UTF-8 text (byte {exc.start} of the header); save it as UTF-8"
+        ) from None
+
+
+def _check_header(file: InputFile, header: list[str]) -> list[str]:
+    """File-level checks of a header; returns the extra columns it holds."""
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InputRejected(f"{file.name}: the header names column '{name}' twice")
+        seen.add(name)
+    required = INPUTS[file.dataset].columns
+    missing = [name for name in required if name not in seen]
+    if missing:
+        raise InputRejected(f"{file.name}: the required column '{missing[0]}' is missing")
+    return [name for name in header if name not in required]
+
+
+def _normalise(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """Trim surrounding spaces, make empty values null, number the rows from 1."""
+    text = [pl.col(name).str.strip_chars().replace("", None).alias(name) for name in columns]
+    return frame.select(text).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+
+
+def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
+    """Read one input file as text: its required columns (nulls for empty), `ROW`, and the
+    names of the extra columns it holds (ignored, listed in the manifest)."""
+    columns = INPUTS[file.dataset].columns
+    if file.path.suffix == ".parquet":
+        return _read_parquet(file, columns)
+    extra = _check_header(file, csv_header(file.path))
+    try:
+        frame = pl.read_csv(
+            file.path,
+            columns=list(columns),
+            infer_schema=False,
+            encoding="utf8",
+            raise_if_empty=False,
+        )
+    except pl.exceptions.ComputeError as exc:
+        reason = str(exc).splitlines()[0]
+        if "utf-8" in reason.lower():
+            raise InputRejected(f"{file.name} is not UTF-8 text; save it as UTF-8") from None
+        raise InputRejected(f"{file.name} cannot be read as CSV: {reason}") from None
+    frame = _drop_trailing_blank(frame)
+    return _normalise(frame, columns), extra
+
+
+def _drop_trailing_blank(frame: pl.DataFrame) -> pl.DataFrame:
+    """Drop empty records at the end of the file (a trailing empty line is not a row)."""
+    blank = pl.all_horizontal(pl.all().is_null())
+    flags = frame.select(blank.alias("blank")).get_column("blank")
+    keep = frame.height
+    while keep and flags[keep - 1]:
+        keep -= 1
+    return frame.head(keep)
+
+
+def _read_parquet(file: InputFile, columns: tuple[str, ...]) -> tuple[pl.DataFrame, list[str]]:
+    try:
+        names = pq.read_schema(file.path).names
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise InputRejected(f"{file.name} cannot be read as Parquet: {exc}") from None
+    extra = _check_header(file, names)
+    frame = pl.read_parquet(file.path, columns=list(columns))
+    # A typed value is read as its text (a float as its shortest exact text, e.g. 5000.0).
+    as_text = [
+        pl.col(name).dt.strftime("%Y-%m-%d")
+        if frame.schema[name] == pl.Date
+        else pl.col(name).cast(pl.String)
+        for name in columns
+    ]
+    return _normalise(frame.select(as_text), columns), extra
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> str:
+    """Write `frame` to `path` through a temporary file in the same folder; return its sha256."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(temporary, compression="zstd", statistics=True)
+    _fsync(temporary)
+    os.replace(temporary, path)
+    return sha256(path)
+
+
+def write_bytes_atomic(data: bytes, path: Path) -> str:
+    """Write bytes to `path` through a temporary file in the same folder; return their sha256."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def payments_csv(payments: pl.DataFrame) -> bytes:
+    """payments.csv: plain decimal text, ISO dates; no cell a spreadsheet reads as a formula."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(payments.columns)
+    for row in payments.iter_rows():
+        writer.writerow([_safe_cell(value) for value in row])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _safe_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # A leading =, +, -, @ (or tab/CR) makes spreadsheets evaluate a cell; amounts here are
+    # never negative, so only text fields could start so.
+    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    return re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text) is not None

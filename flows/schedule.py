@@ -1,0 +1,25 @@
+"""The monthly deployment (SPEC section 7): cron 0 6 1 * * UTC, the previous month by default.
+
+`prefect.yaml` describes the same deployment for `prefect deploy`; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+from prefect.schedules import Cron
+
+from flows.orchestration import CRON, DEPLOYMENT_NAME, monthly_payout
+
+
+def deployment_parameters(input_dir: str, output_dir: str) -> dict[str, object]:
+    """Parameters of the scheduled run: no month, so the flow takes the previous month."""
+    return {"month": None, "input_dir": input_dir, "output_dir": output_dir}
+
+
+def serve_monthly(input_dir: str = "data/sample", output_dir: str = "data/output") -> None:
+    """Serve the deployment from this process until it is stopped (needs a Prefect server)."""
+    monthly_payout.serve(
+        name=DEPLOYMENT_NAME,
+        schedule=Cron(CRON, timezone="UTC"),
+        parameters=deployment_parameters(input_dir, output_dir),
+        description="Publishes last month's co-op payouts, paid on the 15th.",
+    )

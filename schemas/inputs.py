@@ -1,0 +1,376 @@
+"""Input datasets (SPEC section 3): declared once, as pandera models over the text of each file.
+
+Every value arrives as text. Each model checks the *form* of every column (required, digits,
+calendar date, month, plain decimal, ISO codes); `validate_text` turns pandera's failure cases
+into exception rows, and `parse_text` casts the rows that passed to their typed columns.
+Checks that depend on the rule settings (statuses, the currency table) are added per run.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+from pandera.api.polars.types import PolarsData
+from pandera.polars import Field
+
+from coop_rules.money import MONEY, fraction_digits, integer_digits
+from coop_rules.settings import RuleSettings
+from coop_rules.vocabulary import ROW, Code, Dataset
+
+# Forms of text (SPEC section 3). Amounts: an optional sign, digits, an optional point and fraction.
+DIGITS_6_10 = r"^[0-9]{6,10}$"
+DATE_FORM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+MONTH_FORM = r"^[0-9]{4}-[0-9]{2}$"
+AMOUNT_FORM = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+CURRENCY_FORM = r"^[A-Z]{3}$"
+EMAIL_FORM = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+COUNTRIES_FORM = r"^[A-Z]{2}(;[A-Z]{2})*$"
+# Decimal(18, 2) holds at most 16 digits before the point.
+MAX_INTEGER_DIGITS = 16
+
+# What a person is told a column should look like, by the kind of the column.
+EXPECTED = {
+    "digits": "6 to 10 digits",
+    "date": "a real calendar date YYYY-MM-DD",
+    "month": "a real month YYYY-MM",
+    "amount": "a plain decimal number (optional sign, digits, optional point and fraction)",
+    "currency": "a three-letter ISO 4217 code",
+    "email": "an email address",
+    "countries": "ISO 3166 alpha-2 country codes separated by ';'",
+    "status": "one of the plan statuses",
+    "text": "text",
+}
+
+
+def _kind(kind: str) -> dict[str, str]:
+    return {"kind": kind}
+
+
+def _calendar(data: PolarsData, suffix: str) -> pl.LazyFrame:
+    """True where the text is empty or a real calendar value (2026-02-30 is not)."""
+    text = pl.col(data.key)
+    real = (text + suffix).str.to_date("%Y-%m-%d", strict=False).is_not_null()
+    return data.lazyframe.select(text.is_null() | real)
+
+
+class TextModel(pa.DataFrameModel):
+    """Base of the input models: every column is text; extra columns are allowed."""
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+class Programs(TextModel):
+    program: str = Field(nullable=False, metadata=_kind("text"))
+    period: str = Field(nullable=False, metadata=_kind("text"))
+    period_start: str = Field(nullable=False, str_matches=DATE_FORM, metadata=_kind("date"))
+    period_end: str = Field(nullable=False, str_matches=DATE_FORM, metadata=_kind("date"))
+
+    @pa.check("period_start", "period_end", name="calendar_date")
+    def calendar_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _calendar(data, "")
+
+
+class Plans(TextModel):
+    plan_id: str = Field(nullable=False, metadata=_kind("text"))
+    mpn_id: str = Field(nullable=False, str_matches=DIGITS_6_10, metadata=_kind("digits"))
+    program: str = Field(nullable=False, metadata=_kind("text"))
+    fund: str = Field(nullable=False, metadata=_kind("text"))
+    period: str = Field(nullable=False, metadata=_kind("text"))
+    market: str = Field(nullable=False, metadata=_kind("text"))
+    currency: str = Field(nullable=False, str_matches=CURRENCY_FORM, metadata=_kind("currency"))
+    reviewer_email: str = Field(nullable=False, str_matches=EMAIL_FORM, metadata=_kind("email"))
+    status: str = Field(nullable=False, metadata=_kind("status"))
+    created_on: str = Field(nullable=False, str_matches=DATE_FORM, metadata=_kind("date"))
+    first_submitted_on: str = Field(nullable=True, str_matches=DATE_FORM, metadata=_kind("date"))
+    last_submitted_on: str = Field(nullable=True, str_matches=DATE_FORM, metadata=_kind("date"))
+
+    @pa.check("created_on", "first_submitted_on", "last_submitted_on", name="calendar_date")
+    def calendar_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _calendar(data, "")
+
+
+class PlanLimits(TextModel):
+    plan_id: str = Field(nullable=False, metadata=_kind("text"))
+    effective_month: str = Field(nullable=False, str_matches=MONTH_FORM, metadata=_kind("month"))
+    limit_amount: str = Field(nullable=False, str_matches=AMOUNT_FORM, metadata=_kind("amount"))
+
+    @pa.check("effective_month", name="calendar_month")
+    def calendar_month(cls, data: PolarsData) -> pl.LazyFrame:
+        return _calendar(data, "-01")
+
+    @pa.check("limit_amount", name="non_negative")
+    def non_negative(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(~pl.col(data.key).str.starts_with("-").fill_null(False))
+
+
+class Earnings(TextModel):
+    earning_id: str = Field(nullable=False, metadata=_kind("text"))
+    mpn_id: str = Field(nullable=False, str_matches=DIGITS_6_10, metadata=_kind("digits"))
+    program: str = Field(nullable=False, metadata=_kind("text"))
+    fund: str = Field(nullable=False, metadata=_kind("text"))
+    earning_month: str = Field(nullable=False, str_matches=MONTH_FORM, metadata=_kind("month"))
+    amount: str = Field(nullable=False, str_matches=AMOUNT_FORM, metadata=_kind("amount"))
+    currency: str = Field(nullable=False, str_matches=CURRENCY_FORM, metadata=_kind("currency"))
+
+    @pa.check("earning_month", name="calendar_month")
+    def calendar_month(cls, data: PolarsData) -> pl.LazyFrame:
+        return _calendar(data, "-01")
+
+
+class Campaigns(TextModel):
+    campaign_id: str = Field(nullable=False, metadata=_kind("text"))
+    plan_id: str = Field(nullable=False, metadata=_kind("text"))
+    name: str = Field(nullable=False, metadata=_kind("text"))
+
+
+class Activities(TextModel):
+    activity_id: str = Field(nullable=False, metadata=_kind("text"))
+    campaign_id: str = Field(nullable=False, metadata=_kind("text"))
+    name: str = Field(nullable=False, metadata=_kind("text"))
+    countries: str = Field(nullable=False, str_matches=COUNTRIES_FORM, metadata=_kind("countries"))
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input dataset: its model, its record key and the keys that must be unique."""
+
+    dataset: Dataset
+    model: type[TextModel]
+    record_key: str
+    unique_keys: tuple[tuple[str, ...], ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.model.to_schema().columns)
+
+    def kind(self, column: str) -> str:
+        return (self.model.to_schema().columns[column].metadata or {}).get("kind", "text")
+
+
+INPUTS: dict[Dataset, InputSpec] = {
+    spec.dataset: spec
+    for spec in (
+        InputSpec(Dataset.PROGRAMS, Programs, "program", (("program", "period"),)),
+        InputSpec(Dataset.PLANS, Plans, "plan_id", (("plan_id",),)),
+        InputSpec(Dataset.PLAN_LIMITS, PlanLimits, "plan_id", (("plan_id", "effective_month"),)),
+        InputSpec(Dataset.CAMPAIGNS, Campaigns, "campaign_id", (("campaign_id",),)),
+        InputSpec(Dataset.ACTIVITIES, Activities, "activity_id", (("activity_id",),)),
+        InputSpec(Dataset.EARNINGS, Earnings, "earning_id", (("earning_id",),)),
+    )
+}
+
+# pandera check name -> exception code; any other failed check is INVALID_VALUE.
+CHECK_CODES = {
+    "not_nullable": Code.MISSING_VALUE,
+    "known_currency": Code.UNKNOWN_CURRENCY,
+    "fits_currency": Code.INVALID_AMOUNT,
+    "amount_in_range": Code.INVALID_AMOUNT,
+}
+# Checks over several columns, reported on this column.
+FRAME_CHECK_COLUMNS = {"fits_currency": "amount"}
+
+
+def schema_for(spec: InputSpec, settings: RuleSettings) -> pa.DataFrameSchema:
+    """The model of `spec` with the checks that depend on this run's rule settings."""
+    schema = spec.model.to_schema()
+    currencies = list(settings.currencies)
+    for name, column in schema.columns.items():
+        kind = (column.metadata or {}).get("kind")
+        if kind == "currency":
+            known = pa.Check(
+                lambda data, values=currencies: data.lazyframe.select(
+                    pl.col(data.key).is_in(values) | ~pl.col(data.key).str.contains(CURRENCY_FORM)
+                ),
+                name="known_currency",
+            )
+            schema = schema.update_column(name, checks=[*column.checks, known])
+        elif kind == "status":
+            schema = schema.update_column(
+                name, checks=[*column.checks, pa.Check.isin(list(settings.statuses.all))]
+            )
+        elif kind == "amount":
+            schema = schema.update_column(name, checks=[*column.checks, _amount_in_range()])
+    if "amount" in schema.columns and "currency" in schema.columns:
+        schema = copy.deepcopy(schema)
+        schema.checks = [*schema.checks, _fits_currency(settings)]
+    return schema
+
+
+def _amount_in_range() -> pa.Check:
+    def check(data: PolarsData) -> pl.LazyFrame:
+        text = pl.col(data.key)
+        too_long = text.str.contains(AMOUNT_FORM) & (integer_digits(text) > MAX_INTEGER_DIGITS)
+        return data.lazyframe.select(~too_long.fill_null(False))
+
+    return pa.Check(check, name="amount_in_range")
+
+
+def _fits_currency(settings: RuleSettings) -> pa.Check:
+    """An amount has no more decimals than its currency's minor unit (never rounded: SPEC 3)."""
+    digits = settings.currencies
+
+    def check(data: PolarsData) -> pl.LazyFrame:
+        allowed = pl.col("currency").replace_strict(digits, default=None, return_dtype=pl.Int64)
+        amount = pl.col("amount")
+        applies = amount.str.contains(AMOUNT_FORM) & allowed.is_not_null()
+        too_many = applies & (fraction_digits(amount) > allowed)
+        return data.lazyframe.select(~too_many.fill_null(False))
+
+    return pa.Check(check, name="fits_currency")
+
+
+def failure_exceptions(
+    failures: pl.DataFrame, frame: pl.DataFrame, spec: InputSpec, settings: RuleSettings
+) -> pl.DataFrame:
+    """Turn pandera's failure cases into exception rows (code, column, raw value, row number)."""
+    if failures.is_empty():
+        return empty_exceptions()
+    rows = frame.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("index"),
+        pl.col(ROW).alias("row_number"),
+        pl.col(spec.record_key).alias("record_key"),
+        *([pl.col("currency").alias("__currency")] if "currency" in frame.columns else []),
+    )
+    cases = (
+        failures.filter(pl.col("index").is_not_null())
+        .select(
+            pl.col("index").cast(pl.Int64),
+            pl.col("check"),
+            pl.col("check")
+            .replace_strict(FRAME_CHECK_COLUMNS, default=pl.col("column"))
+            .alias("column"),
+        )
+        .join(rows, on="index", how="left")
+    )
+    values = [
+        cases.filter(pl.col("column") == name).with_columns(
+            frame.get_column(name)
+            .gather(cases.filter(pl.col("column") == name)["index"])
+            .alias("value")
+        )
+        for name in cases.get_column("column").unique(maintain_order=True)
+    ]
+    cases = (
+        pl.concat(values) if values else cases.with_columns(pl.lit(None, pl.String).alias("value"))
+    )
+    check = pl.col("check")
+    column = pl.col("column")
+    value = pl.col("value")
+    code = (
+        pl.when(check.str.starts_with("isin"))
+        .then(pl.lit(Code.INVALID_VALUE.value))
+        .otherwise(
+            check.replace_strict(
+                CHECK_CODES, default=Code.INVALID_VALUE.value, return_dtype=pl.String
+            )
+        )
+    )
+    kinds = {name: spec.kind(name) for name in spec.columns}
+    expected = column.replace_strict(
+        {name: EXPECTED[kind] for name, kind in kinds.items()}, default="text"
+    )
+    allowed_digits = (
+        pl.col("__currency").replace_strict(
+            settings.currencies, default=None, return_dtype=pl.Int64
+        )
+        if "__currency" in cases.columns
+        else pl.lit(None, pl.Int64)
+    )
+    message = (
+        pl.when(code == Code.MISSING_VALUE)
+        .then(pl.format("{} is empty; a value is required", column))
+        .when(code == Code.UNKNOWN_CURRENCY)
+        .then(pl.format("currency '{}' is not in the currency table of the rules", value))
+        .when(check == "fits_currency")
+        .then(
+            pl.format(
+                "{} '{}' has more decimals than {} allows ({}); it is never rounded",
+                column,
+                value,
+                pl.col("__currency") if "__currency" in cases.columns else pl.lit("its currency"),
+                allowed_digits.cast(pl.String),
+            )
+        )
+        .when(check == "amount_in_range")
+        .then(
+            pl.format(
+                "{} '{}' is out of range: at most {} digits before the point fit Decimal(18, 2)",
+                column,
+                value,
+                pl.lit(MAX_INTEGER_DIGITS),
+            )
+        )
+        .when(check == "non_negative")
+        .then(pl.format("{} '{}' is negative; a limit is 0 or more", column, value))
+        .when(column == "status")
+        .then(
+            pl.format(
+                "status '{}' is not one of {}", value, pl.lit(", ".join(settings.statuses.all))
+            )
+        )
+        .otherwise(pl.format("{} '{}' is not {}", column, value, expected))
+    )
+    return finish_exceptions(
+        cases.with_columns(code.alias("code"), message.alias("message")), spec.dataset
+    )
+
+
+EXCEPTION_COLUMNS: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "row_number": pl.Int64(),
+    "record_key": pl.String(),
+    "code": pl.String(),
+    "column": pl.String(),
+    "value": pl.String(),
+    "message": pl.String(),
+    "amount": MONEY,
+    "currency": pl.String(),
+}
+
+
+def empty_exceptions() -> pl.DataFrame:
+    """An exceptions frame with no rows (the columns of SPEC section 5 before run and month)."""
+    return pl.DataFrame(schema=EXCEPTION_COLUMNS)
+
+
+def finish_exceptions(frame: pl.DataFrame, dataset: Dataset) -> pl.DataFrame:
+    """Give exception rows of `dataset` every exception column, in order, with its type."""
+    present = set(frame.columns)
+    return frame.select(
+        pl.lit(dataset.value).alias("source") if "source" not in present else pl.col("source"),
+        *(
+            (pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
+            for name, dtype in EXCEPTION_COLUMNS.items()
+            if name != "source"
+        ),
+    )
+
+
+def validate_text(frame: pl.DataFrame, spec: InputSpec, settings: RuleSettings) -> pl.DataFrame:
+    """Run the dataset's pandera schema over its text; return one exception row per problem."""
+    schema = schema_for(spec, settings)
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return failure_exceptions(errors.failure_cases, frame, spec, settings)
+    return empty_exceptions()
+
+
+def parse_text(frame: pl.DataFrame, spec: InputSpec) -> pl.DataFrame:
+    """Cast each column to its type; only rows that passed `validate_text` keep their values.
+
+    Casting is safe only after validation: polars truncates extra decimals silently.
+    """
+    casts = []
+    for name in spec.columns:
+        kind = spec.kind(name)
+        if kind == "date":
+            casts.append(pl.col(name).str.to_date("%Y-%m-%d", strict=False))
+        elif kind == "amount":
+            casts.append(pl.col(name).cast(MONEY, strict=False))
+    return frame.with_columns(casts)
