@@ -1,0 +1,60 @@
+"""A real month run that stops at a chosen moment and waits to be killed (for test_kill.py).
+
+Usage: python kill_runner.py STAGE INPUT OUTPUT REASON. Prints PAUSED when it reaches STAGE.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from flows import io, monthly, publish
+from flows.monthly import RunOptions, run_month
+
+
+def pause() -> None:
+    print("PAUSED", flush=True)
+    time.sleep(120)
+
+
+def main() -> None:
+    stage, input_dir, output_dir, reason = sys.argv[1:5]
+
+    def report(step: str) -> None:
+        if stage == "reading" and step == "reading earnings.csv":
+            pause()
+        if stage == "computing" and step == "applying the rules":
+            pause()
+
+    if stage == "writing":
+        real_write = io.write_parquet_atomic
+
+        def write_then_pause(frame, path: Path) -> str:
+            digest = real_write(frame, path)
+            pause()
+            return digest
+
+        monthly.io.write_parquet_atomic = write_then_pause  # type: ignore[assignment]
+
+    if stage == "publishing":
+        real_replace = os.replace
+
+        def replace_then_pause(src, dst) -> None:
+            real_replace(src, dst)
+            if Path(dst).name == publish.PART:
+                pause()
+
+        publish.os.replace = replace_then_pause  # type: ignore[assignment]
+
+    run_month(
+        RunOptions(
+            month="2026-04", input_dir=Path(input_dir), output_dir=Path(output_dir), reason=reason
+        ),
+        report,
+    )
+
+
+if __name__ == "__main__":
+    main()

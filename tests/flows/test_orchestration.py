@@ -1,0 +1,163 @@
+"""The Prefect flow under a real (test) Prefect server: states, artifacts, no caching (SPEC 7)."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.errors import InputRejected
+from flows.orchestration import CRON, DEPLOYMENT_NAME, SUMMARY_KEY, TOP_PAYOUTS_KEY, monthly_payout
+from flows.schedule import deployment_parameters
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample"
+
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    folder = tmp_path / "inputs"
+    shutil.copytree(SAMPLE, folder)
+    return folder
+
+
+def _artifacts(flow_run_id) -> dict[str, object]:
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {artifact.key: artifact for artifact in found}
+
+
+def test_flow_run_completes_with_both_artifacts(
+    prefect_server: str, inputs: Path, tmp_path: Path
+) -> None:
+    state = monthly_payout(
+        month="2026-04", input_dir=str(inputs), output_dir=str(tmp_path / "out"), return_state=True
+    )
+    assert state.is_completed()
+    summary = state.result()
+    assert summary["status"] == "published"
+    artifacts = _artifacts(state.state_details.flow_run_id)
+    assert set(artifacts) == {SUMMARY_KEY, TOP_PAYOUTS_KEY}
+    markdown = artifacts[SUMMARY_KEY].data
+    assert "Totals per currency and outcome" in markdown
+    assert "Exceptions by code" in markdown
+    assert "Reconciliation" in markdown
+    assert "| USD | PAY |" in markdown
+    table = artifacts[TOP_PAYOUTS_KEY].data
+    assert "payable_amount" in table
+    for key in (SUMMARY_KEY, TOP_PAYOUTS_KEY):
+        assert key == key.lower() and set(key) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def test_failed_run_ends_failed_with_the_plain_sentence(
+    prefect_server: str, inputs: Path, tmp_path: Path
+) -> None:
+    (inputs / "plan_limits.csv").unlink()
+    state = monthly_payout(
+        month="2026-04", input_dir=str(inputs), output_dir=str(tmp_path / "out"), return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(InputRejected, match="plan_limits.csv"):
+        state.result()
+    assert not (tmp_path / "out" / "payouts").exists()
+
+
+def test_corrected_file_at_the_same_path_is_read_afresh(
+    prefect_server: str, inputs: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    monthly_payout(month="2026-04", input_dir=str(inputs), output_dir=str(out))
+    earnings = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
+    old = earnings.filter(pl.col("earning_id") == "ERN-2604-0075").item(0, "amount")
+    earnings.with_columns(
+        pl.when(pl.col("earning_id") == "ERN-2604-0075")
+        .then(pl.lit("6000.00"))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    ).write_csv(inputs / "earnings.csv")
+    monthly_payout(month="2026-04", input_dir=str(inputs), output_dir=str(out), reason="fix")
+    plan = (
+        pl.scan_parquet(out / "payouts")
+        .filter(pl.col("plan_id") == "CP26-0001")
+        .collect()
+        .row(0, named=True)
+    )
+    # CP26-0001 earned 5000.00 in April before the correction of one of its rows.
+    assert plan["earned_amount"] == Decimal("5000.00") - Decimal(old) + Decimal("6000.00")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "phrase"),
+    [
+        (["run", "--month", "2026-13"], 2, "--month"),
+        (["run", "--month", "2026-04", "--input", "no-such-folder"], 2, "--input"),
+        (["run", "--month", "2026-04", "--rules", "no-such.toml"], 2, "--rules"),
+        (["backfill", "--from", "2026-04", "--to", "2026-02"], 2, "--to"),
+    ],
+    ids=["bad-month", "missing-input-folder", "missing-rules", "backwards-backfill"],
+)
+def test_cli_usage_errors(args: list[str], code: int, phrase: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "out")])
+    assert result.exit_code == code
+    assert phrase in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_exit_codes_of_a_month(prefect_server: str, inputs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    base = ["--month", "2026-04", "--input", str(inputs), "--output", str(out)]
+    runner = CliRunner()
+
+    strict = runner.invoke(app, ["run", *base, "--strict"])
+    assert strict.exit_code == 3, strict.output
+    assert "--strict" in strict.stderr
+    assert not (out / "runs").exists() or not any((out / "runs").iterdir())
+
+    first = runner.invoke(app, ["run", *base])
+    assert first.exit_code == 0, first.output
+    assert "published by run" in first.stdout
+    assert "reconciliation holds" in first.stdout
+
+    again = runner.invoke(app, ["run", *base])
+    assert again.exit_code == 0
+    assert "unchanged" in again.stdout
+
+    (inputs / "programs.csv").write_text("program,period,period_start\nA,FY26,2025-07-01\n")
+    rejected = runner.invoke(app, ["run", *base])
+    assert rejected.exit_code == 3
+    assert "programs.csv" in rejected.stderr and "period_end" in rejected.stderr
+
+    history = runner.invoke(app, ["history", "--output", str(out)])
+    assert history.exit_code == 0
+    assert "2026-04" in history.stdout and "yes" in history.stdout
+
+
+def test_deployment_matches_prefect_yaml() -> None:
+    described = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    (deployment,) = described["deployments"]
+    assert deployment["name"] == DEPLOYMENT_NAME
+    assert deployment["entrypoint"] == "flows/orchestration.py:monthly_payout"
+    (schedule,) = deployment["schedules"]
+    assert schedule["cron"] == CRON == "0 6 1 * *"
+    assert schedule["timezone"] == "UTC"
+    assert deployment["parameters"] == deployment_parameters("data/sample", "data/output")
+
+    served = monthly_payout.to_deployment(
+        name=DEPLOYMENT_NAME,
+        cron=CRON,
+        parameters=deployment_parameters("data/sample", "data/output"),
+    )
+    assert served.parameters == deployment["parameters"]
+    assert served.schedules[0].schedule.cron == schedule["cron"]
