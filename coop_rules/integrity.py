@@ -39,7 +39,9 @@ def duplicate_keys(
 ) -> pl.DataFrame:
     """`DUPLICATE_KEY`/`DUPLICATE_PLAN`: every row that shares a key, since none can be trusted."""
     keyed = frame.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
-    repeated = keyed.filter(pl.struct(list(keys)).is_duplicated())
+    # A single key column is hashed as it is: much cheaper than a struct on millions of rows.
+    key = pl.col(keys[0]) if len(keys) == 1 else pl.struct(list(keys))
+    repeated = keyed.filter(key.is_duplicated())
     label = "plan key" if code == Code.DUPLICATE_PLAN else "key"
     message = pl.format(
         "{} ({}) = '{}' is used by more than one row; every row sharing it is set aside",

@@ -53,11 +53,15 @@ def in_scope(earnings: pl.DataFrame, month: str) -> pl.DataFrame:
     """Earnings rows of month M, and rows whose month cannot be read (they belong to no month,
     so every run reports them rather than lose them)."""
     month_col = pl.col("earning_month")
-    readable = (
+    # A file holds few distinct months: judge each distinct text once, not every row.
+    distinct = earnings.select(month_col.unique().drop_nulls())
+    readable = distinct.filter(
         month_col.str.contains(MONTH_FORM)
         & (month_col + "-01").str.to_date("%Y-%m-%d", strict=False).is_not_null()
+    ).get_column("earning_month")
+    return earnings.filter(
+        (month_col == month) | ~month_col.is_in(readable.implode()).fill_null(False)
     )
-    return earnings.filter((month_col == month) | ~readable.fill_null(False))
 
 
 def _mark(frame: pl.DataFrame, exceptions: pl.DataFrame) -> pl.DataFrame:

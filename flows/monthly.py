@@ -282,9 +282,16 @@ def run_month(options: RunOptions, report: Report = _quiet) -> RunOutcome:
         report("checking inputs")
         checked: CheckedInputs = check_inputs(text, month, settings)
         report("applying the rules")
-        result: MonthResult = compute_month(
-            checked, month, settings, run_id, paid_before(folder, basis)
-        )
+        try:
+            result: MonthResult = compute_month(
+                checked, month, settings, run_id, paid_before(folder, basis)
+            )
+        except pl.exceptions.InvalidOperationError as exc:
+            # A sum of valid amounts beyond Decimal(18, 2) is refused, never wrapped or rounded.
+            raise RunError(
+                f"a sum of {month}'s amounts does not fit Decimal(18, 2) "
+                f"(16 digits before the point): {str(exc).splitlines()[0]}; nothing was published"
+            ) from None
         exceptions = with_run_columns(result.exceptions, run_id, month)
         if options.strict and exceptions.height:
             first = exceptions.row(0, named=True)

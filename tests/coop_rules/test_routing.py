@@ -1,0 +1,188 @@
+"""Routing of each in-scope earnings row to a plan or one exception (SPEC section 4)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from coop_rules.vocabulary import Code, Dataset
+from tests.coop_rules import builders as b
+
+D = Decimal
+FY25_PLAN = b.plan(
+    plan_id="CP25-0001",
+    period="FY25",
+    created_on="2024-07-15",
+    first_submitted_on="2024-07-29",
+    last_submitted_on="2024-07-29",
+)
+
+# Each case: the run's datasets (the earnings row is ERN-0001 unless given) and the code the
+# earnings row gets, or None when it reaches the plan CP26-0001.
+ROUTING_CASES = [
+    pytest.param(
+        {"earnings": [b.earning(program="Surface Co-op")]},
+        Code.NO_PROGRAM_PERIOD,
+        id="NO_PROGRAM_PERIOD-program-not-in-programs",
+    ),
+    pytest.param(
+        {"programs": [b.fy25()], "plans": [FY25_PLAN], "limits": []},
+        Code.NO_PROGRAM_PERIOD,
+        id="NO_PROGRAM_PERIOD-retired-program-no-period-holds-first-day",
+    ),
+    pytest.param(
+        {"programs": [b.program(period_start="2026-04-02")]},
+        Code.NO_PROGRAM_PERIOD,
+        id="NO_PROGRAM_PERIOD-period-starts-after-first-day-of-M",
+    ),
+    pytest.param(
+        {"programs": [b.program(period_end="2026-03-31")]},
+        Code.NO_PROGRAM_PERIOD,
+        id="NO_PROGRAM_PERIOD-period-ends-before-first-day-of-M",
+    ),
+    pytest.param(
+        {"programs": [b.program(period_end="2025-06-30")]},
+        Code.NO_PROGRAM_PERIOD,
+        id="NO_PROGRAM_PERIOD-only-period-is-a-row-exception",
+    ),
+    pytest.param(
+        {
+            "programs": [b.program(period_start="2026-04-01")],
+            "plans": [
+                b.plan(
+                    created_on="2026-04-01", first_submitted_on="2026-04-01", last_submitted_on=None
+                )
+            ],
+        },
+        None,
+        id="routed-period-starts-on-first-day-of-M",
+    ),
+    pytest.param(
+        {"programs": [b.program(period_end="2026-04-01")]},
+        None,
+        id="routed-period-ends-on-first-day-of-M",
+    ),
+    pytest.param(
+        {"earnings": [b.earning(fund="Demand Generation")]},
+        Code.NO_PLAN,
+        id="NO_PLAN-other-fund",
+    ),
+    pytest.param(
+        {"earnings": [b.earning(mpn_id="7912345")]},
+        Code.NO_PLAN,
+        id="NO_PLAN-partner-without-plan",
+    ),
+    pytest.param(
+        {"earnings": [b.earning(mpn_id="04412907")]},
+        Code.NO_PLAN,
+        id="NO_PLAN-mpn_id-leading-zero-is-another-partner",
+    ),
+    pytest.param(
+        {"programs": [b.fy25(), b.program()], "plans": [FY25_PLAN], "limits": []},
+        Code.NO_PLAN,
+        id="NO_PLAN-partner-has-only-a-plan-of-another-period",
+    ),
+    pytest.param(
+        {"plans": [b.plan(), b.plan(plan_id="CP26-0002")]},
+        Code.DUPLICATE_PLAN,
+        id="DUPLICATE_PLAN",
+    ),
+    pytest.param(
+        {"plans": [b.plan(), b.plan(plan_id="CP26-0002", status="Pending approval")]},
+        Code.DUPLICATE_PLAN,
+        id="DUPLICATE_PLAN-before-PLAN_INVALID",
+    ),
+    pytest.param(
+        {"plans": [b.plan(status="Pending approval")]},
+        Code.PLAN_INVALID,
+        id="PLAN_INVALID-plan-status-invalid",
+    ),
+    pytest.param(
+        {"plans": [b.plan(first_submitted_on=None, last_submitted_on=None)]},
+        Code.PLAN_INVALID,
+        id="PLAN_INVALID-plan-MISSING_VALUE",
+    ),
+    pytest.param(
+        {"plans": [b.plan(last_submitted_on="2025-07-20")]},
+        Code.PLAN_INVALID,
+        id="PLAN_INVALID-plan-INCONSISTENT_DATES",
+    ),
+    pytest.param(
+        {"plans": [b.plan(currency="XYZ")]},
+        Code.PLAN_INVALID,
+        id="PLAN_INVALID-before-CURRENCY_MISMATCH",
+    ),
+    pytest.param(
+        {"plans": [b.plan(), b.other_plan(plan_id="CP26-0001")]},
+        Code.PLAN_INVALID,
+        id="PLAN_INVALID-plan_id-DUPLICATE_KEY",
+    ),
+    pytest.param(
+        {"earnings": [b.earning(currency="EUR")]},
+        Code.CURRENCY_MISMATCH,
+        id="CURRENCY_MISMATCH",
+    ),
+    pytest.param({}, None, id="routed"),
+]
+
+
+@pytest.mark.parametrize(("case", "code"), ROUTING_CASES)
+def test_routing(case: dict, code: Code | None) -> None:
+    result = b.run(**case)
+    found = result.exceptions.filter(pl.col("source") == Dataset.EARNINGS.value)
+    if code is None:
+        assert found.is_empty()
+        assert b.payout(result)["earnings_count"] == 1
+        return
+    # Exactly one place: one exception for the row, with its amount, and no payout row.
+    earning = (case.get("earnings") or [b.earning()])[0]
+    assert found.select("row_number", "record_key", "code", "amount", "currency").rows() == [
+        (1, earning["earning_id"], code.value, D(earning["amount"]), earning["currency"])
+    ]
+    assert found.get_column("message")[0]
+    assert result.payouts.is_empty()
+    assert result.reconciliation["holds"]
+
+
+def test_schema_exception_comes_before_routing() -> None:
+    """An invalid row gets its schema code only: it takes no further part."""
+    result = b.run(earnings=[b.earning(mpn_id="12AB", program="Surface Co-op")])
+    assert b.problems(result, Dataset.EARNINGS) == [
+        ("earnings", 1, Code.INVALID_VALUE.value, "mpn_id", "12AB")
+    ]
+    assert result.payouts.is_empty()
+
+
+def test_every_in_scope_row_ends_in_exactly_one_place() -> None:
+    earnings = [
+        b.earning(earning_id="E1", amount="100.00"),
+        b.earning(earning_id="E2", amount="-40.00"),
+        b.earning(earning_id="E3", amount="7.00", program="Surface Co-op"),
+        b.earning(earning_id="E4", amount="8.00", fund="Training"),
+        b.earning(earning_id="E5", amount="9.00", currency="EUR"),
+        b.earning(earning_id="E6", amount="12.345"),
+        b.earning(earning_id="E7", amount="NaN", mpn_id="44129O7"),
+        b.earning(earning_id="E8", amount="5.00", earning_month="2026-03"),
+    ]
+    result = b.run(earnings=earnings)
+    recon = result.reconciliation
+    assert (recon["in_scope_rows"], recon["routed_rows"], recon["exception_rows"]) == (7, 2, 5)
+    assert recon["holds"]
+    per_currency = {c["currency"]: c for c in recon["per_currency"]}
+    assert per_currency["USD"]["input_amount"] == "75.00"
+    assert per_currency["USD"]["earned_amount"] == "60.00"
+    assert per_currency["USD"]["exception_amount"] == "15.00"
+    assert per_currency["EUR"]["exception_amount"] == "9.00"
+    codes = result.exceptions.filter(pl.col("source") == "earnings").get_column("code")
+    assert sorted(codes) == sorted(
+        [
+            Code.NO_PROGRAM_PERIOD,
+            Code.NO_PLAN,
+            Code.CURRENCY_MISMATCH,
+            Code.INVALID_AMOUNT,
+            Code.INVALID_VALUE,
+            Code.INVALID_VALUE,
+        ]
+    )

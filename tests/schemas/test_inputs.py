@@ -1,0 +1,343 @@
+"""Row exceptions from the input schemas and keys (SPEC sections 3 and 5).
+
+Each case puts a bad row second in its file, after a valid one, and asserts the exceptions of
+that file: source, row_number (2), code, column and the raw value.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from coop_rules.vocabulary import Code, Dataset
+from schemas.inputs import INPUTS
+from tests.coop_rules import builders as b
+
+D = Decimal
+PROGRAMS, PLANS, LIMITS = Dataset.PROGRAMS, Dataset.PLANS, Dataset.PLAN_LIMITS
+EARNINGS, CAMPAIGNS, ACTIVITIES = Dataset.EARNINGS, Dataset.CAMPAIGNS, Dataset.ACTIVITIES
+
+# A valid first row and the second row (with another key) that each case spoils.
+FIRST_AND_SECOND = {
+    PROGRAMS: (b.program(), b.program(program="Security Co-op")),
+    PLANS: (b.plan(), b.other_plan()),
+    LIMITS: (b.limit(), b.limit(effective_month="2025-08")),
+    EARNINGS: (b.earning(), b.earning(earning_id="ERN-0002")),
+    CAMPAIGNS: (b.campaign(), b.campaign(campaign_id="CMP-1002")),
+    ACTIVITIES: (b.activity(), b.activity(activity_id="ACT-5002")),
+}
+ARGUMENT = {
+    PROGRAMS: "programs",
+    PLANS: "plans",
+    LIMITS: "limits",
+    EARNINGS: "earnings",
+    CAMPAIGNS: "campaigns",
+    ACTIVITIES: "activities",
+}
+
+
+def run_with_rows(dataset: Dataset, rows: list[b.Row], **more: list[b.Row]) -> b.MonthResult:
+    """A run whose `dataset` holds `rows` (campaigns and activities are always given)."""
+    datasets = {"campaigns": [b.campaign()], "activities": [b.activity()]} | more
+    datasets[ARGUMENT[dataset]] = rows
+    if dataset == PLANS:
+        datasets.setdefault("limits", [b.limit(plan_id=row["plan_id"]) for row in rows[:1]])
+    return b.run(**datasets)
+
+
+def run_with_second(dataset: Dataset, **overrides: str | None) -> b.MonthResult:
+    first, second = FIRST_AND_SECOND[dataset]
+    return run_with_rows(dataset, [first, second | overrides])
+
+
+def case(dataset: Dataset, column: str, raw: str | None, code: Code, **more: str | None):
+    """One bad value in `column` of row 2 of `dataset`; `raw` is also the expected value."""
+    name = f"{code.value}-{dataset.value}.{column}-{raw!s}"
+    return pytest.param(dataset, {column: raw, **more}, [(code, column, raw)], id=name)
+
+
+# --- INVALID_VALUE: one table per kind of column ------------------------------------------------
+
+DIGITS = ["12AB", "44129O7", "12345", "12345678901", "-4412907", "4412907.0", "4 412 907"]
+DATES = ["2026-02-30", "2025-02-29", "2025-13-01", "2025-7-1", "15/07/2025", "2025-07-15T00:00"]
+MONTHS = ["2026-13", "2026-00", "2026-4", "2026-04-01", "April"]
+AMOUNTS = [
+    "NaN", "nan", "Infinity", "-Infinity", "inf", "1e3", "1E3", "1.5e2", "1,000.00", "1.000,00",
+    "$5", "5 USD", "€5", "12.3.4", "--5", "+-5", ".", "0x10", "five",
+]  # fmt: skip
+CURRENCY_FORMS = ["usd", "US", "EURO", "€", "U$D"]
+EMAILS = ["megan.bowen", "megan bowen@example.com", "@example.com", "megan@example"]
+STATUSES = ["Pending approval", "approved", "APPROVED", "Approved!"]
+COUNTRIES = ["United States", "US,CA", "us", "USA", "US;", ";US", "US;;CA", "US;C"]
+
+INVALID_VALUE_CASES = [
+    *(case(PLANS, "mpn_id", v, Code.INVALID_VALUE) for v in DIGITS),
+    *(case(EARNINGS, "mpn_id", v, Code.INVALID_VALUE) for v in DIGITS),
+    *(case(PROGRAMS, "period_start", v, Code.INVALID_VALUE) for v in DATES),
+    case(PROGRAMS, "period_end", "2026-02-30", Code.INVALID_VALUE),
+    *(case(PLANS, "created_on", v, Code.INVALID_VALUE) for v in DATES),
+    case(PLANS, "first_submitted_on", "2025-09-31", Code.INVALID_VALUE),
+    case(PLANS, "last_submitted_on", "2026-02-30", Code.INVALID_VALUE),
+    *(case(LIMITS, "effective_month", v, Code.INVALID_VALUE) for v in MONTHS),
+    *(case(EARNINGS, "earning_month", v, Code.INVALID_VALUE) for v in MONTHS),
+    *(case(EARNINGS, "amount", v, Code.INVALID_VALUE) for v in AMOUNTS),
+    *(case(LIMITS, "limit_amount", v, Code.INVALID_VALUE) for v in ["NaN", "1e4", "10,000.00"]),
+    case(LIMITS, "limit_amount", "-5.00", Code.INVALID_VALUE),
+    *(case(PLANS, "currency", v, Code.INVALID_VALUE) for v in CURRENCY_FORMS),
+    *(case(EARNINGS, "currency", v, Code.INVALID_VALUE) for v in CURRENCY_FORMS),
+    *(case(PLANS, "reviewer_email", v, Code.INVALID_VALUE) for v in EMAILS),
+    *(case(PLANS, "status", v, Code.INVALID_VALUE) for v in STATUSES),
+    *(case(ACTIVITIES, "countries", v, Code.INVALID_VALUE) for v in COUNTRIES),
+]
+
+# --- INVALID_AMOUNT: too many decimals for the currency, or out of Decimal(18, 2)'s range ------
+
+INVALID_AMOUNT_CASES = [
+    case(EARNINGS, "amount", "12.345", Code.INVALID_AMOUNT),
+    case(EARNINGS, "amount", "0.001", Code.INVALID_AMOUNT),
+    case(EARNINGS, "amount", "1500.5", Code.INVALID_AMOUNT, currency="JPY"),
+    case(EARNINGS, "amount", "12345678901234567890", Code.INVALID_AMOUNT),
+    case(EARNINGS, "amount", "-12345678901234567890.00", Code.INVALID_AMOUNT),
+    case(EARNINGS, "amount", "12345678901234567.00", Code.INVALID_AMOUNT),
+    case(LIMITS, "limit_amount", "10000.005", Code.INVALID_AMOUNT),
+    case(LIMITS, "limit_amount", "12345678901234567890", Code.INVALID_AMOUNT),
+]
+
+# --- UNKNOWN_CURRENCY: a currency the rules do not list ----------------------------------------
+
+UNKNOWN_CURRENCY_CASES = [
+    case(EARNINGS, "currency", "XYZ", Code.UNKNOWN_CURRENCY),
+    case(EARNINGS, "currency", "KWD", Code.UNKNOWN_CURRENCY, amount="1.000"),
+    case(PLANS, "currency", "XYZ", Code.UNKNOWN_CURRENCY),
+]
+
+
+def _missing_cases():
+    optional = {"first_submitted_on", "last_submitted_on"}
+    for dataset in (PROGRAMS, PLANS, LIMITS, EARNINGS, CAMPAIGNS, ACTIVITIES):
+        for column in INPUTS[dataset].columns:
+            if dataset == PLANS and column in optional:
+                continue
+            yield case(dataset, column, None, Code.MISSING_VALUE)
+
+
+MISSING_VALUE_CASES = [
+    *_missing_cases(),
+    pytest.param(
+        PLANS,
+        {"first_submitted_on": None, "last_submitted_on": None},
+        [(Code.MISSING_VALUE, "first_submitted_on", None)],
+        id="MISSING_VALUE-plans.first_submitted_on-of-an-Approved-plan",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "overrides", "expected"),
+    [
+        *INVALID_VALUE_CASES,
+        *INVALID_AMOUNT_CASES,
+        *UNKNOWN_CURRENCY_CASES,
+        *MISSING_VALUE_CASES,
+    ],
+)
+def test_row_exception(dataset: Dataset, overrides: dict, expected: list[tuple]) -> None:
+    result = run_with_second(dataset, **overrides)
+    key_column = INPUTS[dataset].record_key
+    record_key = (FIRST_AND_SECOND[dataset][1] | overrides)[key_column]
+    assert b.problems(result, dataset) == [
+        (dataset.value, 2, code.value, column, value) for code, column, value in expected
+    ]
+    found = result.exceptions.filter(pl.col("source") == dataset.value)
+    assert found.get_column("record_key").to_list() == [record_key] * len(expected)
+    assert all(message for message in found.get_column("message"))
+
+
+def test_one_row_two_problems_each_reported() -> None:
+    result = run_with_second(EARNINGS, mpn_id="44129O7", amount="$1200.00")
+    assert sorted(b.problems(result, EARNINGS)) == [
+        ("earnings", 2, "INVALID_VALUE", "amount", "$1200.00"),
+        ("earnings", 2, "INVALID_VALUE", "mpn_id", "44129O7"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["+100.00", "-0.50", ".50", "100", "9999999999999999.99", "-9999999999999999.99"],
+)
+def test_plain_decimal_amounts_are_valid(amount: str) -> None:
+    limits = [b.limit(limit_amount="9999999999999999.99")]
+    result = b.run(earnings=[b.earning(amount=amount)], limits=limits)
+    assert b.problems(result, EARNINGS) == []
+    assert b.payout(result)["earned_amount"] == D(amount)
+
+
+VALID_FORMS = [
+    pytest.param(PLANS, {"mpn_id": "500123"}, id="digits-6"),
+    pytest.param(PLANS, {"mpn_id": "3090417712"}, id="digits-10"),
+    pytest.param(PLANS, {"mpn_id": "00784512"}, id="digits-leading-zeros"),
+    pytest.param(PROGRAMS, {"period_start": "2024-02-29"}, id="date-leap-day"),
+    pytest.param(LIMITS, {"effective_month": "2025-12"}, id="month-December"),
+    pytest.param(PLANS, {"reviewer_email": "a.b+c@example.co.uk"}, id="email"),
+    pytest.param(ACTIVITIES, {"countries": "US"}, id="countries-one"),
+    pytest.param(ACTIVITIES, {"countries": "US;CA;MX"}, id="countries-three"),
+    pytest.param(LIMITS, {"limit_amount": "0.00"}, id="limit-zero"),
+]
+
+
+@pytest.mark.parametrize(("dataset", "overrides"), VALID_FORMS)
+def test_valid_form(dataset: Dataset, overrides: dict) -> None:
+    assert b.problems(run_with_second(dataset, **overrides), dataset) == []
+
+
+def test_the_same_bad_value_on_many_rows_is_reported_on_each() -> None:
+    rows = [b.earning(earning_id=f"E{n}", amount="NaN") for n in range(1, 4)]
+    assert b.problems(b.run(earnings=rows), EARNINGS) == [
+        ("earnings", n, "INVALID_VALUE", "amount", "NaN") for n in range(1, 4)
+    ]
+
+
+# --- INVALID_AMOUNT is never truncated into a payout -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [
+        pytest.param("12.345", "USD", id="INVALID_AMOUNT-USD-12.345-not-12.34"),
+        pytest.param("1500.5", "JPY", id="INVALID_AMOUNT-JPY-1500.5-not-1500"),
+        pytest.param("12345678901234567890", "USD", id="INVALID_AMOUNT-20-digits"),
+    ],
+)
+def test_invalid_amount_never_reaches_a_payout(amount: str, currency: str) -> None:
+    rows = [
+        b.earning(amount="100.00"),
+        b.earning(earning_id="ERN-0002", amount=amount, currency=currency),
+    ]
+    result = b.run(earnings=rows)
+    row = b.payout(result)
+    assert (row["earnings_count"], row["earned_amount"], row["payable_amount"]) == (
+        1,
+        D("100.00"),
+        D("100.00"),
+    )
+    bad = result.exceptions.filter(pl.col("source") == "earnings").row(0, named=True)
+    assert (bad["code"], bad["value"], bad["amount"], bad["currency"]) == (
+        Code.INVALID_AMOUNT.value,
+        amount,
+        None,
+        None,
+    )
+    assert result.reconciliation["holds"]
+    assert [c["input_amount"] for c in result.reconciliation["per_currency"]] == ["100.00"]
+
+
+def test_invalid_limit_amount_is_not_truncated_into_a_limit() -> None:
+    result = b.run(limits=[b.limit(limit_amount="10000.005")])
+    assert b.problems(result, LIMITS) == [
+        ("plan_limits", 1, "INVALID_AMOUNT", "limit_amount", "10000.005")
+    ]
+    row = b.payout(result)
+    assert (row["limit_amount"], row["reason"]) == (None, "NO_LIMIT")
+
+
+# --- Keys: DUPLICATE_KEY, DUPLICATE_PLAN, UNKNOWN_REFERENCE, INCONSISTENT_DATES ---------------
+
+KEY_CASES = [
+    pytest.param(PROGRAMS, [b.program(), b.program(period_start="2025-07-02")],
+                 [(1, "Azure Co-op", "DUPLICATE_KEY", None, None),
+                  (2, "Azure Co-op", "DUPLICATE_KEY", None, None)],
+                 id="DUPLICATE_KEY-programs-(program,period)"),
+    pytest.param(PLANS, [b.plan(), b.other_plan(plan_id=b.PLAN_ID)],
+                 [(1, b.PLAN_ID, "DUPLICATE_KEY", "plan_id", b.PLAN_ID),
+                  (2, b.PLAN_ID, "DUPLICATE_KEY", "plan_id", b.PLAN_ID)],
+                 id="DUPLICATE_KEY-plans.plan_id"),
+    pytest.param(LIMITS,
+                 [b.limit(), b.limit(effective_month="2025-09"), b.limit(limit_amount="6500.00")],
+                 [(1, b.PLAN_ID, "DUPLICATE_KEY", None, None),
+                  (3, b.PLAN_ID, "DUPLICATE_KEY", None, None)],
+                 id="DUPLICATE_KEY-plan_limits-(plan_id,effective_month)"),
+    pytest.param(EARNINGS, [b.earning(), b.earning(amount="1957.00"), b.earning(earning_id="E2")],
+                 [(1, "ERN-0001", "DUPLICATE_KEY", "earning_id", "ERN-0001"),
+                  (2, "ERN-0001", "DUPLICATE_KEY", "earning_id", "ERN-0001")],
+                 id="DUPLICATE_KEY-earnings.earning_id"),
+    pytest.param(CAMPAIGNS, [b.campaign(), b.campaign(name="Other")],
+                 [(1, "CMP-1001", "DUPLICATE_KEY", "campaign_id", "CMP-1001"),
+                  (2, "CMP-1001", "DUPLICATE_KEY", "campaign_id", "CMP-1001")],
+                 id="DUPLICATE_KEY-campaigns.campaign_id"),
+    pytest.param(ACTIVITIES, [b.activity(), b.activity(countries="DE")],
+                 [(1, "ACT-5001", "DUPLICATE_KEY", "activity_id", "ACT-5001"),
+                  (2, "ACT-5001", "DUPLICATE_KEY", "activity_id", "ACT-5001")],
+                 id="DUPLICATE_KEY-activities.activity_id"),
+    pytest.param(PLANS, [b.plan(), b.plan(plan_id="CP26-0002", market="Canada")],
+                 [(1, b.PLAN_ID, "DUPLICATE_PLAN", None, None),
+                  (2, "CP26-0002", "DUPLICATE_PLAN", None, None)],
+                 id="DUPLICATE_PLAN-plans-sharing-(mpn_id,fund,program,period)"),
+    pytest.param(PLANS, [b.plan(), b.other_plan(period="FY27")],
+                 [(2, "CP26-0002", "UNKNOWN_REFERENCE", "period", "FY27")],
+                 id="UNKNOWN_REFERENCE-plans-(program,period)-not-in-programs"),
+    pytest.param(LIMITS, [b.limit(), b.limit(plan_id="CP26-0999")],
+                 [(2, "CP26-0999", "UNKNOWN_REFERENCE", "plan_id", "CP26-0999")],
+                 id="UNKNOWN_REFERENCE-plan_limits.plan_id"),
+    pytest.param(CAMPAIGNS, [b.campaign(), b.campaign(campaign_id="CMP-1046", plan_id="CP26-0998")],
+                 [(2, "CMP-1046", "UNKNOWN_REFERENCE", "plan_id", "CP26-0998")],
+                 id="UNKNOWN_REFERENCE-campaigns.plan_id"),
+    pytest.param(ACTIVITIES,
+                 [b.activity(), b.activity(activity_id="ACT-5063", campaign_id="CMP-1999")],
+                 [(2, "ACT-5063", "UNKNOWN_REFERENCE", "campaign_id", "CMP-1999")],
+                 id="UNKNOWN_REFERENCE-activities.campaign_id"),
+    pytest.param(PROGRAMS,
+                 [b.program(), b.program(program="Security Co-op", period_start="2025-06-30",
+                                         period_end="2024-07-01")],
+                 [(2, "Security Co-op", "INCONSISTENT_DATES", "period_end", "2024-07-01")],
+                 id="INCONSISTENT_DATES-programs-period_end-before-period_start"),
+    pytest.param(PROGRAMS, [b.program(), b.fy25(period_end="2025-09-30")],
+                 [(1, "Azure Co-op", "INCONSISTENT_DATES", "period_start", "2025-07-01"),
+                  (2, "Azure Co-op", "INCONSISTENT_DATES", "period_start", "2024-07-01")],
+                 id="INCONSISTENT_DATES-programs-overlapping-periods"),
+    pytest.param(PLANS, [b.plan(), b.other_plan(first_submitted_on="2025-10-14",
+                                                last_submitted_on="2025-09-30")],
+                 [(2, "CP26-0002", "INCONSISTENT_DATES", "last_submitted_on", "2025-09-30")],
+                 id="INCONSISTENT_DATES-plans-last_submitted_on-before-first_submitted_on"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("dataset", "rows", "expected"), KEY_CASES)
+def test_key_exception(dataset: Dataset, rows: list[b.Row], expected: list[tuple]) -> None:
+    result = run_with_rows(dataset, rows)
+    found = result.exceptions.filter(pl.col("source") == dataset.value)
+    assert (
+        sorted(found.select("row_number", "record_key", "code", "column", "value").rows())
+        == expected
+    )
+
+
+def test_duplicate_key_rows_take_no_part() -> None:
+    rows = [b.earning(amount="1687.00"), b.earning(amount="1957.00"), b.earning(earning_id="E3")]
+    result = b.run(earnings=rows)
+    row = b.payout(result)
+    assert (row["earnings_count"], row["earned_amount"]) == (1, D("100.00"))
+    duplicates = result.exceptions.filter(pl.col("code") == "DUPLICATE_KEY")
+    assert duplicates.select("amount", "currency").rows() == [
+        (D("1687.00"), "USD"),
+        (D("1957.00"), "USD"),
+    ]
+
+
+def test_earnings_of_other_months_are_not_reported() -> None:
+    rows = [b.earning(), b.earning(earning_id="ERN-MAR", earning_month="2026-03", amount="NaN")]
+    assert b.problems(b.run(earnings=rows), EARNINGS) == []
+
+
+def test_other_files_are_reported_in_every_month() -> None:
+    result = b.run(
+        plans=[b.plan(), b.other_plan(status="Pending approval")],
+        limits=[b.limit(), b.limit(plan_id="CP26-0999")],
+        earnings=[],
+    )
+    assert b.problems(result) == [
+        ("plan_limits", 2, "UNKNOWN_REFERENCE", "plan_id", "CP26-0999"),
+        ("plans", 2, "INVALID_VALUE", "status", "Pending approval"),
+    ]
+    assert result.payouts.is_empty()
