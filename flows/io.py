@@ -73,10 +73,25 @@ def csv_header(path: Path) -> list[str]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             return next(csv.reader(handle), [])
-    except UnicodeDecodeError as exc:
-        raise InputRejected(
-            f"{path.name} is not UTF-8 text (byte {exc.start} of the header); save it as UTF-8"
-        ) from None
+    except UnicodeDecodeError:
+        raise InputRejected(_not_utf8(path)) from None
+
+
+def _not_utf8(path: Path) -> str:
+    """The sentence for a file that is not UTF-8, naming the first line that is not."""
+    offset = 0
+    with path.open("rb") as handle:
+        # A UTF-8 multi-byte sequence never holds the byte of "\n", so lines can be split first.
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return (
+                    f"{path.name} is not UTF-8 text: line {number} (byte {offset + exc.start}) "
+                    f"holds the byte 0x{line[exc.start]:02x}; save the file as UTF-8"
+                )
+            offset += len(line)
+    return f"{path.name} is not UTF-8 text; save it as UTF-8"
 
 
 def _check_header(file: InputFile, header: list[str]) -> list[str]:
@@ -114,18 +129,50 @@ def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
             encoding="utf8",
             raise_if_empty=False,
         )
-    except pl.exceptions.ComputeError as exc:
-        reason = str(exc).splitlines()[0]
-        if "utf-8" in reason.lower():
-            raise InputRejected(f"{file.name} is not UTF-8 text; save it as UTF-8") from None
-        raise InputRejected(f"{file.name} cannot be read as CSV: {reason}") from None
-    frame = _drop_trailing_blank(frame)
-    return _normalise(frame, columns), extra
+    except pl.exceptions.PolarsError as exc:
+        raise InputRejected(_unreadable_csv(file, exc)) from None
+    # Blank is judged after trimming: a last line of spaces is not a row either.
+    return _drop_trailing_blank(_normalise(frame, columns)), extra
+
+
+def _unreadable_csv(file: InputFile, exc: pl.exceptions.PolarsError) -> str:
+    """The sentence for a CSV file polars cannot read, naming the record where it can."""
+    reason = str(exc).splitlines()[0]
+    if "utf-8" in reason.lower() or "utf8" in reason.lower():
+        return _not_utf8(file.path)
+    if isinstance(exc, pl.exceptions.ColumnNotFoundError):
+        # The csv module found the header's columns and polars did not: a lone CR line end.
+        return (
+            f"{file.name} cannot be read as CSV: its header does not split into the columns "
+            "it names; lines must end in LF or CRLF"
+        )
+    if "not properly escaped" in str(exc):
+        return f"{file.name} cannot be read as CSV: a quoted field is not closed by a quote"
+    if "more fields" in reason:
+        ragged = _ragged_record(file.path)
+        if ragged is not None:
+            row, fields, width = ragged
+            return (
+                f"{file.name} row {row} has {fields} fields but the header names {width} "
+                "columns; the file cannot be read"
+            )
+    return f"{file.name} cannot be read as CSV: {reason}"
+
+
+def _ragged_record(path: Path) -> tuple[int, int, int] | None:
+    """(row number, fields, header width) of the first record longer than the header."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        width = len(next(reader, []))
+        for row, record in enumerate(reader, start=1):
+            if len(record) > width:
+                return row, len(record), width
+    return None
 
 
 def _drop_trailing_blank(frame: pl.DataFrame) -> pl.DataFrame:
     """Drop empty records at the end of the file (a trailing empty line is not a row)."""
-    blank = pl.all_horizontal(pl.all().is_null())
+    blank = pl.all_horizontal(pl.all().exclude(ROW).is_null())
     flags = frame.select(blank.alias("blank")).get_column("blank")
     keep = frame.height
     while keep and flags[keep - 1]:
@@ -139,15 +186,50 @@ def _read_parquet(file: InputFile, columns: tuple[str, ...]) -> tuple[pl.DataFra
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise InputRejected(f"{file.name} cannot be read as Parquet: {exc}") from None
     extra = _check_header(file, names)
-    frame = pl.read_parquet(file.path, columns=list(columns))
-    # A typed value is read as its text (a float as its shortest exact text, e.g. 5000.0).
-    as_text = [
-        pl.col(name).dt.strftime("%Y-%m-%d")
-        if frame.schema[name] == pl.Date
-        else pl.col(name).cast(pl.String)
-        for name in columns
-    ]
-    return _normalise(frame.select(as_text), columns), extra
+    try:
+        frame = pl.read_parquet(file.path, columns=list(columns))
+    except pl.exceptions.PolarsError as exc:
+        reason = str(exc).splitlines()[0]
+        raise InputRejected(f"{file.name} cannot be read as Parquet: {reason}") from None
+    as_text = [_parquet_text(file, frame, name) for name in columns]
+    return _normalise(pl.DataFrame(as_text), columns), extra
+
+
+# Trailing zeros of a fraction, and a fraction of zeros, are not part of a number's shortest text.
+ZERO_FRACTION = r"^([+-]?[0-9]+)\.0*$"
+TRAILING_ZEROS = r"^([+-]?[0-9]*\.[0-9]*[1-9])0+$"
+
+
+def _parquet_text(file: InputFile, frame: pl.DataFrame, name: str) -> pl.Series:
+    """The text of each value of a typed Parquet column (SPEC 3).
+
+    A number is read as its shortest exact text: float 5000.0 and Decimal 5000.00 read as
+    5000, so a JPY amount typed as a float or decimal fits its currency; 12.345 stays 12.345.
+    """
+    dtype = frame.schema[name]
+    if dtype.is_nested():
+        raise InputRejected(
+            f"{file.name}: column '{name}' holds {dtype} values; a value must be a single "
+            "number, date or text"
+        )
+    column = pl.col(name)
+    if dtype == pl.Date:
+        text = column.dt.strftime("%Y-%m-%d")
+    elif dtype.is_float() or dtype.is_decimal():
+        text = (
+            column.cast(pl.String)
+            .str.replace(ZERO_FRACTION, "${1}")
+            .str.replace(TRAILING_ZEROS, "${1}")
+        )
+    else:
+        text = column.cast(pl.String)
+    try:
+        return frame.select(text.alias(name)).to_series()
+    except pl.exceptions.PolarsError:
+        raise InputRejected(
+            f"{file.name}: column '{name}' ({dtype}) cannot be read as text; "
+            "write it as UTF-8 text, numbers or dates"
+        ) from None
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> str:

@@ -50,10 +50,12 @@ def _kind(kind: str) -> dict[str, str]:
 
 
 def _calendar(data: PolarsData, suffix: str) -> pl.LazyFrame:
-    """True where the text is empty or a real calendar value (2026-02-30 is not)."""
+    """True where the text is empty, not of the form (the form check reports it, once), or a
+    real calendar value (2026-02-30 is not)."""
     text = pl.col(data.key)
+    form = DATE_FORM if suffix == "" else MONTH_FORM
     real = (text + suffix).str.to_date("%Y-%m-%d", strict=False).is_not_null()
-    return data.lazyframe.select(text.is_null() | real)
+    return data.lazyframe.select(text.is_null() | ~text.str.contains(form) | real)
 
 
 class TextModel(pa.DataFrameModel):
@@ -105,7 +107,10 @@ class PlanLimits(TextModel):
 
     @pa.check("limit_amount", name="non_negative")
     def non_negative(cls, data: PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(~pl.col(data.key).str.starts_with("-").fill_null(False))
+        # Only amounts of the form, and below zero: '-0.00' is zero, '-abc' is not a number.
+        text = pl.col(data.key)
+        negative = text.str.contains(AMOUNT_FORM) & text.str.starts_with("-")
+        return data.lazyframe.select(~(negative & text.str.contains("[1-9]")).fill_null(False))
 
 
 class Earnings(TextModel):
