@@ -10,17 +10,8 @@ ZERO = pl.lit(0).cast(MONEY)
 
 def fraction_digits(text: pl.Expr) -> pl.Expr:
     """Digits after the point of plain decimal text (0 when there is no point)."""
-    return text.str.extract(r"\.([0-9]*)$", 1).str.len_chars().fill_null(0)
-
-
-def integer_digits(text: pl.Expr) -> pl.Expr:
-    """Significant digits before the point of plain decimal text."""
-    return (
-        text.str.replace(r"^[+-]", "")
-        .str.replace(r"\..*$", "")
-        .str.replace(r"^0+", "")
-        .str.len_chars()
-    )
+    point = text.str.find(".", literal=True).cast(pl.Int64)
+    return (text.str.len_bytes().cast(pl.Int64) - point - 1).fill_null(0)
 
 
 def to_money(expr: pl.Expr) -> pl.Expr:

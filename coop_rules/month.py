@@ -198,7 +198,11 @@ def earnings_exceptions_with_amounts(
         .get_column("row_number")
         .unique()
     )
-    fitting = earnings.filter(~pl.col(ROW).is_in(amount_bad.implode())).select(
+    # Only the rows that have exceptions are looked up (a few per cent of millions).
+    reported = exceptions.filter(is_earnings).get_column("row_number").unique()
+    fitting = earnings.filter(
+        pl.col(ROW).is_in(reported.implode()) & ~pl.col(ROW).is_in(amount_bad.implode())
+    ).select(
         pl.col(ROW).alias("row_number"),
         pl.col("amount").alias("__amount"),
         pl.col("currency").alias("__currency"),

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +108,12 @@ def _check_header(file: InputFile, header: list[str]) -> list[str]:
 
 def _normalise(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
     """Trim surrounding spaces, make empty values null, number the rows from 1."""
-    text = [pl.col(name).str.strip_chars().replace("", None).alias(name) for name in columns]
+
+    def clean(name: str) -> pl.Expr:
+        trimmed = pl.col(name).str.strip_chars()
+        return pl.when(trimmed.str.len_bytes() > 0).then(trimmed).alias(name)
+
+    text = [clean(name) for name in columns]
     return frame.select(text).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
 
 
@@ -173,10 +176,16 @@ def _ragged_record(path: Path) -> tuple[int, int, int] | None:
 def _drop_trailing_blank(frame: pl.DataFrame) -> pl.DataFrame:
     """Drop empty records at the end of the file (a trailing empty line is not a row)."""
     blank = pl.all_horizontal(pl.all().exclude(ROW).is_null())
-    flags = frame.select(blank.alias("blank")).get_column("blank")
     keep = frame.height
-    while keep and flags[keep - 1]:
-        keep -= 1
+    # Look at the tail only, a few rows at a time: the body of a large file is never scanned.
+    while keep:
+        tail = frame.slice(max(keep - 8, 0), keep - max(keep - 8, 0))
+        flags = tail.select(blank.alias("blank")).get_column("blank").to_list()
+        while flags and flags[-1]:
+            flags.pop()
+            keep -= 1
+        if flags:
+            break
     return frame.head(keep)
 
 
@@ -259,22 +268,18 @@ def _fsync(path: Path) -> None:
 
 def payments_csv(payments: pl.DataFrame) -> bytes:
     """payments.csv: plain decimal text, ISO dates; no cell a spreadsheet reads as a formula."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(payments.columns)
-    for row in payments.iter_rows():
-        writer.writerow([_safe_cell(value) for value in row])
-    return buffer.getvalue().encode("utf-8")
+    as_text = payments.select(
+        _safe_cell(pl.col(name).cast(pl.String)).alias(name) for name in payments.columns
+    )
+    return as_text.write_csv(quote_style="necessary", line_terminator="\n").encode("utf-8")
 
 
-def _safe_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A leading =, +, -, @ (or tab/CR) makes spreadsheets evaluate a cell; amounts here are
-    # never negative, so only text fields could start so.
-    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
-        return "'" + text
-    return text
+# A leading =, +, -, @ (or tab/CR) makes spreadsheets evaluate a cell; a plain number may
+# start with '-', nothing else may.
+FORMULA_START = r"^[=+@\t\r-]"
+PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
-def _is_number(text: str) -> bool:
-    return re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text) is not None
+def _safe_cell(text: pl.Expr) -> pl.Expr:
+    risky = text.str.contains(FORMULA_START) & ~text.str.contains(PLAIN_NUMBER)
+    return pl.when(risky).then(pl.lit("'") + text).otherwise(text)
