@@ -62,14 +62,36 @@ def unknown_references(
     record_key: str,
     parent_name: str,
 ) -> pl.DataFrame:
-    """`UNKNOWN_REFERENCE`: a row whose reference has no valid row in `parent` (SPEC 3)."""
+    """`UNKNOWN_REFERENCE`: a row whose reference has no valid row in `parent` (SPEC 3).
+
+    The message tells a missing row from a row that exists but has an exception itself.
+    """
     valid = parent.filter(pl.col(OK)).select(list(on)).unique()
-    orphans = child.filter(pl.col(OK)).join(valid, on=list(on), how="anti")
-    message = pl.format(
-        "{} '{}' does not match a valid row of {}",
-        pl.lit(", ".join(on)),
-        pl.concat_str([pl.col(k) for k in on], separator=" / "),
-        pl.lit(parent_name),
+    present = parent.select(list(on)).unique().with_columns(pl.lit(True).alias("__present"))
+    orphans = (
+        child.filter(pl.col(OK))
+        .join(valid, on=list(on), how="anti")
+        .join(present, on=list(on), how="left")
+    )
+    reference = pl.concat_str([pl.col(k) for k in on], separator=" / ")
+    message = (
+        pl.when(pl.col("__present").fill_null(False))
+        .then(
+            pl.format(
+                "{} '{}' refers to a row of {} that has an exception itself",
+                pl.lit(", ".join(on)),
+                reference,
+                pl.lit(parent_name),
+            )
+        )
+        .otherwise(
+            pl.format(
+                "{} '{}' does not exist in {}",
+                pl.lit(", ".join(on)),
+                reference,
+                pl.lit(parent_name),
+            )
+        )
     )
     return exception_rows(orphans, record_key, Code.UNKNOWN_REFERENCE, on[-1], message)
 

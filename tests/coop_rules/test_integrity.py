@@ -94,6 +94,17 @@ def test_unknown_references(parent_ok: list[bool], child_ok: list[bool], expecte
     assert found(rows) == expected
 
 
+def test_unknown_reference_message_tells_missing_from_invalid_parent() -> None:
+    plans = typed(Dataset.PLANS, [b.plan()], [False])
+    limits = typed(Dataset.PLAN_LIMITS, [b.limit(), b.limit(plan_id="CP26-0999")])
+    rows = integrity.unknown_references(limits, plans, ["plan_id"], "plan_id", "plans")
+    messages = dict(zip(rows["record_key"], rows["message"], strict=True))
+    assert messages["CP26-0001"] == (
+        "plan_id 'CP26-0001' refers to a row of plans that has an exception itself"
+    )
+    assert messages["CP26-0999"] == "plan_id 'CP26-0999' does not exist in plans"
+
+
 def test_unknown_reference_over_two_columns_names_the_last() -> None:
     programs = typed(Dataset.PROGRAMS, [b.program()])
     plans = typed(Dataset.PLANS, [b.plan(), b.other_plan(period="FY27")])
