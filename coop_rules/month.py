@@ -298,13 +298,18 @@ def compute_month(
     pay_day: date = payment_date(month, settings.payment_day)
     earnings = frames[Dataset.EARNINGS]
     routed = routing.route_earnings(
-        earnings.filter(pl.col(OK)).lazy(),
+        earnings.lazy()
+        .filter(pl.col(OK))
+        .select(ROW, "earning_id", "mpn_id", "program", "fund", "amount", "currency"),
         frames[Dataset.PROGRAMS],
         frames[Dataset.PLANS],
         first_day,
     ).collect()
     route_exceptions = finish_exceptions(
-        routing.routing_exceptions(routed.lazy()).collect(), Dataset.EARNINGS
+        # In-memory engine: polars 2.1's streaming engine panics on these when/then messages
+        # ("assertion failed: i < self.len()" in binview) once the input is a projection.
+        routing.routing_exceptions(routed.lazy()).collect(engine="in-memory"),
+        Dataset.EARNINGS,
     )
     valid_plans = frames[Dataset.PLANS].filter(pl.col(OK))
     periods = (

@@ -280,7 +280,10 @@ def run_month(options: RunOptions, report: Report = _quiet) -> RunOutcome:
 
         run_id = new_run_id(month)
         report("checking inputs")
+        input_rows = {d.value: frame.height for d, frame in text.items() if frame is not None}
         checked: CheckedInputs = check_inputs(text, month, settings)
+        # The text of every month's earnings is no longer needed: free it before the rules run.
+        text.clear()
         report("applying the rules")
         try:
             result: MonthResult = compute_month(
@@ -364,7 +367,7 @@ def run_month(options: RunOptions, report: Report = _quiet) -> RunOutcome:
                 dataset.value: {
                     "path": str(file.path),
                     "sha256": shas[dataset.value],
-                    "rows": (text[dataset].height if text[dataset] is not None else 0),
+                    "rows": input_rows.get(dataset.value, 0),
                     "extra_columns": extras.get(dataset.value, []),
                 }
                 for dataset, file in sorted(files_.items())
