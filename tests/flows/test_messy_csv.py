@@ -1,0 +1,381 @@
+"""Messy CSV feeds (SPEC section 3): every record is read and numbered as a person counts
+records, or the whole file is rejected with a sentence naming it (exit 3, nothing published).
+
+Decisions pinned here (docs/bad-input.md lists them):
+- surrounding whitespace of every value is trimmed, quoted or not: ' 100.00 ' reads as 100.00;
+- an empty line at the end of a file is not a record (nor a last line of spaces or commas);
+- an empty line in the middle is a record with every value empty: polars keeps it, so it is
+  reported (MISSING_VALUE per required column) and later rows keep the numbers a person counts
+  in a spreadsheet, where the empty line is a row too.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from coop_rules.vocabulary import Code, Dataset
+from flows.errors import InputRejected
+from flows.io import InputFile, read_text
+from schemas.inputs import INPUTS
+from tests.flows.messy_inputs import (
+    PLAN_USD,
+    copy_sample,
+    csv_text,
+    earning,
+    minimal_files,
+    nothing_published,
+    run,
+    write_folder,
+)
+
+HEADER = ",".join(INPUTS[Dataset.EARNINGS].columns)
+E1 = "E-1,4412907,Azure Co-op,Marketing,2026-04,1000.00,USD"
+E2 = "E-2,4412907,Azure Co-op,Marketing,2026-04,250.00,USD"
+MEGABYTE = 1024 * 1024
+
+
+def _read(tmp_path: Path, data: bytes) -> pl.DataFrame:
+    path = tmp_path / "earnings.csv"
+    path.write_bytes(data)
+    frame, _ = read_text(InputFile(Dataset.EARNINGS, path))
+    return frame
+
+
+# (file bytes, expected rows: __row -> {column: value}, expected row count)
+READ_CASES = [
+    pytest.param(
+        f'{HEADER}\nE-1,4412907,"Azure Co-op, EMEA\nWest",Marketing,2026-04,1000.00,USD\n{E2}\n',
+        {1: {"program": "Azure Co-op, EMEA\nWest"}, 2: {"earning_id": "E-2"}},
+        2,
+        id="quoted-field-holding-a-comma-and-a-newline-is-one-record",
+    ),
+    pytest.param(
+        f'{HEADER}\r\nE-1,4412907,"Azure\r\nCo-op",Marketing,2026-04,1000.00,USD\r\n{E2}\r\n',
+        {1: {"program": "Azure\r\nCo-op"}, 2: {"earning_id": "E-2", "currency": "USD"}},
+        2,
+        id="quoted-crlf-inside-a-crlf-file-is-kept-in-the-value",
+    ),
+    pytest.param(
+        f"\ufeff{HEADER}\n{E1}\n",
+        {1: {"earning_id": "E-1"}},
+        1,
+        id="utf8-bom-is-not-part-of-the-first-column-name",
+    ),
+    pytest.param(
+        f"{HEADER}\r\n{E1}\r\n{E2}\r\n",
+        {1: {"currency": "USD"}, 2: {"currency": "USD", "earning_id": "E-2"}},
+        2,
+        id="crlf-line-ends-leave-no-carriage-return-in-values",
+    ),
+    pytest.param(
+        f"\ufeff{HEADER}\r\n{E1}\r\n",
+        {1: {"earning_id": "E-1", "currency": "USD"}},
+        1,
+        id="bom-and-crlf-together",
+    ),
+    pytest.param(f"{HEADER}\n{E1}\n\n", {1: {"earning_id": "E-1"}}, 1, id="trailing-empty-line"),
+    pytest.param(
+        f"{HEADER}\r\n{E1}\r\n\r\n\r\n",
+        {1: {"earning_id": "E-1"}},
+        1,
+        id="several-trailing-empty-crlf-lines",
+    ),
+    pytest.param(
+        f"{HEADER}\n{E1}\n   \n",
+        {1: {"earning_id": "E-1"}},
+        1,
+        id="trailing-line-of-spaces-is-not-a-record",
+    ),
+    pytest.param(
+        f"{HEADER}\n{E1}\n,,,,,,\n",
+        {1: {"earning_id": "E-1"}},
+        1,
+        id="trailing-line-of-commas-is-not-a-record",
+    ),
+    pytest.param(f"{HEADER}\n{E1}", {1: {"amount": "1000.00"}}, 1, id="no-line-end-after-last"),
+    pytest.param(f"{HEADER}\n", {}, 0, id="header-only-is-an-empty-dataset"),
+    pytest.param(
+        f"{HEADER}\n{E1}\n\n{E2}\n",
+        {
+            1: {"earning_id": "E-1"},
+            2: dict.fromkeys(INPUTS[Dataset.EARNINGS].columns),
+            3: {"earning_id": "E-2"},
+        },
+        3,
+        id="blank-line-in-the-middle-is-an-empty-record-and-numbers-stay",
+    ),
+    pytest.param(
+        f'{HEADER}\nE-1,4412907,"{"x" * MEGABYTE}",Marketing,2026-04,1000.00,USD\n{E2}\n',
+        {1: {"amount": "1000.00"}, 2: {"earning_id": "E-2", "program": "Azure Co-op"}},
+        2,
+        id="field-of-a-megabyte",
+    ),
+    pytest.param(
+        f"{HEADER}\n E-1 , 4412907 ,Azure Co-op , Marketing,\t2026-04\t, 100.00 ,USD \n",
+        {
+            1: {
+                "earning_id": "E-1",
+                "mpn_id": "4412907",
+                "program": "Azure Co-op",
+                "fund": "Marketing",
+                "earning_month": "2026-04",
+                "amount": "100.00",
+                "currency": "USD",
+            }
+        },
+        1,
+        id="stray-spaces-and-tabs-are-trimmed",
+    ),
+    pytest.param(
+        f'{HEADER}\nE-1,4412907,Azure Co-op,Marketing,2026-04," 100.00 ",USD\n',
+        {1: {"amount": "100.00"}},
+        1,
+        id="spaces-inside-quotes-are-trimmed-too",
+    ),
+    pytest.param(
+        f"{HEADER}\nE-1,4412907,Azure Co-op,Marketing,2026-04,\u00a0100.00\u00a0,USD\n",
+        {1: {"amount": "100.00"}},
+        1,
+        id="no-break-spaces-are-trimmed",
+    ),
+    pytest.param(
+        f"{HEADER}\nE-1,4412907,Azure Co-op,,2026-04,  ,USD\n",
+        {1: {"fund": None, "amount": None}},
+        1,
+        id="empty-and-blank-values-are-null",
+    ),
+    pytest.param(
+        f"{HEADER}\nE-1,4412907,Azure Co-op\n",
+        {1: {"program": "Azure Co-op", "fund": None, "currency": None}},
+        1,
+        id="record-shorter-than-header-reads-missing-values-as-null",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "expected", "height"), READ_CASES)
+def test_read_text_counts_records_and_reads_values(
+    tmp_path: Path, content: str, expected: dict[int, dict[str, str | None]], height: int
+) -> None:
+    frame = _read(tmp_path, content.encode("utf-8"))
+    assert frame.height == height
+    assert frame.get_column("__row").to_list() == list(range(1, height + 1))
+    assert all(frame.schema[name] == pl.String for name in INPUTS[Dataset.EARNINGS].columns)
+    for row, values in expected.items():
+        record = frame.filter(pl.col("__row") == row).row(0, named=True)
+        for column, value in values.items():
+            assert record[column] == value, (row, column)
+
+
+def test_field_of_a_megabyte_is_read_whole(tmp_path: Path) -> None:
+    big = "x" * MEGABYTE
+    frame = _read(tmp_path, f'{HEADER}\nE-1,4412907,"{big}",Marketing,2026-04,1,USD\n'.encode())
+    assert frame.get_column("program").str.len_chars().to_list() == [MEGABYTE]
+
+
+def test_extra_columns_are_listed_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "earnings.csv"
+    path.write_text(f'"note",{HEADER},"batch"\nhello,{E1},7\n', encoding="utf-8")
+    frame, extra = read_text(InputFile(Dataset.EARNINGS, path))
+    assert extra == ["note", "batch"]
+    assert "note" not in frame.columns
+    assert frame.row(0, named=True)["earning_id"] == "E-1"
+
+
+def _sample_exceptions(frame: pl.DataFrame) -> set[tuple]:
+    return set(frame.select("source", "row_number", "record_key", "code", "column").iter_rows())
+
+
+def test_row_number_counts_records_after_a_multi_line_record(tmp_path: Path) -> None:
+    """A quoted comma and line break in an April row (file line != record number after it):
+    every exception keeps the record number CASES.md gives, e.g. NaN at row 205 (line 207)."""
+    changed = copy_sample(tmp_path / "changed")
+    path = changed / "earnings.csv"
+    text = path.read_text(encoding="utf-8")
+    row = "ERN-2604-0017,8823014,Surface Co-op,Marketing"
+    assert text.count(row) == 1
+    path.write_text(
+        text.replace(row, 'ERN-2604-0017,8823014,"Surface Co-op,\nEMEA",Marketing'),
+        encoding="utf-8",
+    )
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines.index("ERN-2604-0082,9140032,Azure Co-op,Marketing,2026-04,NaN,GBP") + 1 == 207
+
+    before = run(copy_sample(tmp_path / "sample"), tmp_path / "out-sample")
+    after = run(changed, tmp_path / "out-changed")
+
+    nan = after.exceptions.filter(pl.col("record_key") == "ERN-2604-0082")
+    assert nan.select("row_number", "code", "column", "value").rows() == [
+        (205, Code.INVALID_VALUE.value, "amount", "NaN")
+    ]
+    moved = after.exceptions.filter(pl.col("record_key") == "ERN-2604-0017")
+    assert moved.select("row_number", "code").rows() == [(139, Code.NO_PROGRAM_PERIOD.value)]
+    assert "Surface Co-op,\nEMEA" in moved.item(0, "message")
+    # The same rows, codes and columns as the sample itself: nothing shifted, nothing lost.
+    assert _sample_exceptions(after.exceptions) == _sample_exceptions(before.exceptions)
+    # The sample's own multi-line record (activities ACT-5019) shifts lines, not row numbers.
+    orphan = after.exceptions_of("activities").filter(pl.col("record_key") == "ACT-5063")
+    assert orphan.select("row_number", "code").rows() == [(63, Code.UNKNOWN_REFERENCE.value)]
+
+
+def test_blank_line_in_the_middle_is_reported_not_lost(tmp_path: Path) -> None:
+    files = minimal_files()
+    files["earnings.csv"] = f"{HEADER}\n{E1}\n\nE-2,4412907,Azure Co-op,Marketing,2026-04,x,USD\n"
+    published = run(write_folder(tmp_path / "in", files), tmp_path / "out")
+
+    earnings = published.exceptions_of("earnings")
+    blank = earnings.filter(pl.col("row_number") == 2)
+    assert sorted(blank.get_column("column").to_list()) == sorted(INPUTS[Dataset.EARNINGS].columns)
+    assert set(blank.get_column("code")) == {Code.MISSING_VALUE.value}
+    assert blank.get_column("record_key").is_null().all()
+    after = earnings.filter(pl.col("row_number") == 3)
+    assert after.select("record_key", "code", "column", "value").rows() == [
+        ("E-2", Code.INVALID_VALUE.value, "amount", "x")
+    ]
+    # Its month is empty, so it belongs to no month: every run reports it (SPEC 4, never lost).
+    reconciliation = published.reconciliation
+    assert (reconciliation["in_scope_rows"], reconciliation["routed_rows"]) == (3, 1)
+    assert reconciliation["exception_rows"] == 2
+    assert reconciliation["holds"]
+
+
+def test_blank_line_in_the_middle_of_plans_keeps_later_plans_numbered(tmp_path: Path) -> None:
+    files = minimal_files()
+    plans_header, first_plan, *rest = str(files["plans.csv"]).splitlines()
+    files["plans.csv"] = "\n".join([plans_header, "", first_plan, *rest]) + "\n"
+    published = run(write_folder(tmp_path / "in", files), tmp_path / "out")
+
+    plans = published.exceptions_of("plans")
+    assert set(plans.get_column("row_number")) == {1}
+    assert set(plans.get_column("code")) == {Code.MISSING_VALUE.value}
+    # PL-1 is record 2 now and still pays: the blank record took no part.
+    assert published.payouts.select("plan_id", "earned_amount", "outcome").rows() == [
+        ("PL-1", Decimal("1000.00"), "PAY")
+    ]
+
+
+def _latin1_programs() -> bytes:
+    return "program,period,period_start,period_end\nCafé Co-op,FY26,2025-07-01,2026-06-30\n".encode(
+        "latin-1"
+    )
+
+
+def _both_earnings(folder: Path) -> None:
+    pl.read_csv(folder / "earnings.csv", infer_schema=False).write_parquet(
+        folder / "earnings.parquet"
+    )
+
+
+# (file name, new content or None to delete, or a function changing the folder; words the
+# sentence must hold)
+REJECTED_CASES = [
+    pytest.param(
+        "earnings.csv",
+        f"{HEADER},amount\n{E1},1.00\n",
+        ["earnings.csv", "'amount'", "twice"],
+        id="header-names-a-required-column-twice",
+    ),
+    pytest.param(
+        "earnings.csv",
+        f"{HEADER},note,note\n{E1},a,b\n",
+        ["earnings.csv", "'note'", "twice"],
+        id="header-names-an-extra-column-twice",
+    ),
+    pytest.param(
+        "plans.csv",
+        csv_text(
+            Dataset.PLANS,
+            [PLAN_USD[:7] + PLAN_USD[8:]],
+            header=[c for c in INPUTS[Dataset.PLANS].columns if c != "reviewer_email"],
+        ),
+        ["plans.csv", "'reviewer_email'", "missing"],
+        id="missing-required-column",
+    ),
+    pytest.param(
+        "programs.csv",
+        _latin1_programs(),
+        ["programs.csv", "not UTF-8", "line 2"],
+        id="latin-1-file-is-not-utf8",
+    ),
+    pytest.param(
+        "earnings.csv",
+        f"{HEADER}\n{E1}\n".encode("utf-16"),
+        ["earnings.csv", "not UTF-8"],
+        id="utf-16-file-is-not-utf8",
+    ),
+    pytest.param(
+        "earnings.csv",
+        _both_earnings,
+        ["earnings.csv", "earnings.parquet"],
+        id="both-csv-and-parquet-for-one-dataset",
+    ),
+    pytest.param(
+        "plan_limits.csv", None, ["plan_limits.csv", "missing"], id="missing-required-file"
+    ),
+    pytest.param(
+        "earnings.csv",
+        f"{HEADER}\r{E1}\r",
+        ["earnings.csv", "LF or CRLF"],
+        id="lone-carriage-return-line-ends",
+    ),
+    pytest.param(
+        "earnings.csv",
+        f"{HEADER}\n{E1}\n{E2},surplus\n",
+        ["earnings.csv", "row 2", "8 fields", "7 columns"],
+        id="record-longer-than-the-header-names-its-row",
+    ),
+    pytest.param(
+        "earnings.csv",
+        f'{HEADER}\nE-1,4412907,"Azure Co-op,Marketing,2026-04,1000.00,USD\n',
+        ["earnings.csv", "quote"],
+        id="quoted-field-never-closed",
+    ),
+    pytest.param("earnings.csv", b"", ["earnings.csv", "'earning_id'", "missing"], id="empty-file"),
+    pytest.param(
+        "earnings.parquet",
+        b"PAR1 not really parquet PAR1",
+        ["earnings.parquet", "cannot be read as Parquet"],
+        id="damaged-parquet-file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "words"), REJECTED_CASES)
+def test_file_level_problems_reject_the_run_and_publish_nothing(
+    tmp_path: Path, name: str, change: object, words: list[str]
+) -> None:
+    folder = write_folder(tmp_path / "in", minimal_files())
+    if name.endswith(".parquet"):
+        (folder / name.replace(".parquet", ".csv")).unlink()
+    if change is None:
+        (folder / name).unlink()
+    elif callable(change):
+        change(folder)
+    else:
+        content = change if isinstance(change, bytes) else str(change).encode("utf-8")
+        (folder / name).write_bytes(content)
+    output = tmp_path / "out"
+
+    with pytest.raises(InputRejected) as raised:
+        run(folder, output)
+
+    assert raised.value.exit_code == 3
+    sentence = str(raised.value)
+    for word in words:
+        assert word in sentence
+    assert "\n" not in sentence.strip()
+    assert nothing_published(output)
+
+
+def test_stray_spaces_around_an_amount_pay_the_trimmed_amount(tmp_path: Path) -> None:
+    """' 100.00 ' reads as 100.00 (a decision: surrounding whitespace is trimmed)."""
+    files = minimal_files([earning(amount=" 100.00 "), earning(" E-2 ", "\t250.50 ")])
+    published = run(write_folder(tmp_path / "in", files), tmp_path / "out")
+    assert published.exceptions_of("earnings").is_empty()
+    assert published.payouts.select("earnings_count", "earned_amount", "payable_amount").rows() == [
+        (2, Decimal("350.50"), Decimal("350.50"))
+    ]
