@@ -19,6 +19,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import typer  # noqa: E402
+from rich import box  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -76,7 +77,10 @@ def _summary(summary: dict[str, Any]) -> None:
     out.print(summary["message"], markup=False, highlight=False)
     if not manifest:
         return
-    table = Table(title=f"{summary['month']} paid on {manifest['payment_date']}", show_lines=False)
+    table = Table(
+        title=f"{summary['month']} paid on {manifest['payment_date']}",
+        box=box.HEAVY_HEAD if out.is_terminal else box.ASCII,
+    )
     for name in ("currency", "outcome", "plans", "earned", "payable", "unpaid"):
         table.add_column(name, justify="right" if name not in ("currency", "outcome") else "left")
     for row in manifest["totals"]:
@@ -196,7 +200,9 @@ def history(
             raise UsageError(f"--output {output}: no such folder")
         folder = OutputFolder(output)
         registry = read_registry(folder)
-        table = Table(title=f"runs in {output}")
+        table = Table(
+            title=f"runs in {output}", box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
+        )
         for name in ("month", "run_id", "published", "started_at", "supersedes", "reason"):
             table.add_column(name)
         for manifest in list_runs(folder):

@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.errors import InputRejected
-from flows.orchestration import CRON, DEPLOYMENT_NAME, SUMMARY_KEY, TOP_PAYOUTS_KEY, monthly_payout
+from flows.orchestration import (
+    CRON,
+    DEPLOYMENT_NAME,
+    SUMMARY_KEY,
+    TOP_PAYOUTS_KEY,
+    monthly_payout,
+    retry_on_os_error,
+)
 from flows.schedule import deployment_parameters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,6 +149,40 @@ def test_cli_exit_codes_of_a_month(prefect_server: str, inputs: Path, tmp_path: 
     history = runner.invoke(app, ["history", "--output", str(out)])
     assert history.exit_code == 0
     assert "2026-04" in history.stdout and "yes" in history.stdout
+
+
+def test_cli_backfill_runs_the_months_in_order(
+    prefect_server: str, inputs: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["--input", str(inputs), "--output", str(out)]
+    result = CliRunner().invoke(app, ["backfill", "--from", "2026-02", "--to", "2026-04", *args])
+    assert result.exit_code == 0, result.output
+    published = [line.split()[0] for line in result.stdout.splitlines() if "published by" in line]
+    assert published == ["2026-02", "2026-03", "2026-04"]
+    april = pl.scan_parquet(out / "payouts").filter(pl.col("earning_month") == "2026-04")
+    assert april.select(pl.col("paid_before_amount").sum()).collect().item() > 0
+    assert "+" in result.stdout and "┃" not in result.stdout, "plain ASCII table off a terminal"
+
+
+class _State:
+    def __init__(self, data: BaseException) -> None:
+        self.data = data
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (OSError("stale file handle"), True),
+        (TimeoutError("mount timed out"), True),
+        (FileNotFoundError("no such file"), False),
+        (InputRejected("earnings.csv: the required column 'amount' is missing"), False),
+        (ValueError("bad data"), False),
+    ],
+    ids=["os-error", "timeout", "missing-file", "input-rejected", "value-error"],
+)
+def test_only_io_errors_are_retried(error: BaseException, retried: bool) -> None:
+    assert retry_on_os_error(None, None, _State(error)) is retried
 
 
 def test_deployment_matches_prefect_yaml() -> None:
