@@ -13,8 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-# Prefect logs every task state at INFO; a person running the CLI wants the summary instead.
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Prefect's console log repeats every state and prints tracebacks; the CLI prints its own
+# summary and one sentence per error, so the console handler only speaks under --debug. The log
+# still reaches the Prefect server (its API handler is untouched), where the UI shows it.
+os.environ.setdefault(
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING" if "--debug" in sys.argv else "CRITICAL"
+)
 # The temporary server's telemetry heartbeat only adds noise (sqlite lock errors) to a run.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

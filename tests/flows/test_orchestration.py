@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -183,6 +186,23 @@ class _State:
 )
 def test_only_io_errors_are_retried(error: BaseException, retried: bool) -> None:
     assert retry_on_os_error(None, None, _State(error)) is retried
+
+
+def test_a_failed_run_prints_one_sentence_and_no_traceback(
+    prefect_server: str, inputs: Path, tmp_path: Path
+) -> None:
+    """The real console script in its own process, against the session's Prefect server."""
+    (inputs / "plan_limits.csv").unlink()
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("coop-payouts")), "run", "--month", "2026-04",
+         "--input", str(inputs), "--output", str(tmp_path / "out")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines() == [
+        f"coop-payouts: {inputs}: the required file plan_limits.csv (or .parquet) is missing"
+    ]
 
 
 def test_deployment_matches_prefect_yaml() -> None:
