@@ -319,19 +319,7 @@ def compute_month(
     )
     payout_frame = payouts.payout_rows(
         routed=routing.routed_to_plans(routed.lazy()),
-        plans=valid_plans.select(
-            "plan_id",
-            "mpn_id",
-            "program",
-            "fund",
-            "period",
-            "market",
-            "currency",
-            "status",
-            "created_on",
-            "first_submitted_on",
-            "last_submitted_on",
-        ),
+        plans=valid_plans.select(payouts.PLAN_COLUMNS),
         periods=periods,
         limits=frames[Dataset.PLAN_LIMITS]
         .filter(pl.col(OK))

@@ -17,6 +17,21 @@ from coop_rules.money import MONEY, ZERO, to_money
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Outcome, Reason
 
+# The plan columns the rules read.
+PLAN_COLUMNS = (
+    "plan_id",
+    "mpn_id",
+    "program",
+    "fund",
+    "period",
+    "market",
+    "currency",
+    "status",
+    "created_on",
+    "first_submitted_on",
+    "last_submitted_on",
+)
+
 PAYOUT_COLUMNS = (
     "run_id",
     "earning_month",

@@ -121,38 +121,32 @@ def read_inputs(
     return frames, extras
 
 
-def period_months(programs: pl.DataFrame, month: str) -> str | None:
-    """The first month of the earliest program period containing M (bounds `paid_before`)."""
+def periods_containing(programs: pl.DataFrame, month: str) -> pl.DataFrame:
+    """`start` and `end` of every program period (read leniently) containing M's first day."""
     first_day = parse_month(month)
-    starts = programs.select(
+    return programs.select(
         pl.col("period_start").str.to_date("%Y-%m-%d", strict=False).alias("start"),
         pl.col("period_end").str.to_date("%Y-%m-%d", strict=False).alias("end"),
     ).filter((pl.col("start") <= first_day) & (pl.col("end") >= first_day))
-    if starts.is_empty():
-        return None
-    return month_text(starts.get_column("start").min())
 
 
 def paid_before_basis(folder: OutputFolder, programs: pl.DataFrame, month: str) -> dict[str, str]:
     """The published earlier months of M's period that `paid_before_amount` rests on, with
     the run that published each."""
-    start = period_months(programs, month)
-    if start is None:
+    periods = periods_containing(programs, month)
+    if periods.is_empty():
         return {}
+    start = month_text(periods.get_column("start").min())
     registry = read_registry(folder)
     return {m: registry[m]["run_id"] for m in sorted(registry) if start <= m < month}
 
 
 def later_months(folder: OutputFolder, programs: pl.DataFrame, month: str) -> list[str]:
     """Published months after M in M's period: their `paid_before_amount` rested on M."""
-    first_day = parse_month(month)
-    ends = programs.select(
-        pl.col("period_start").str.to_date("%Y-%m-%d", strict=False).alias("start"),
-        pl.col("period_end").str.to_date("%Y-%m-%d", strict=False).alias("end"),
-    ).filter((pl.col("start") <= first_day) & (pl.col("end") >= first_day))
-    if ends.is_empty():
+    periods = periods_containing(programs, month)
+    if periods.is_empty():
         return []
-    last = month_text(ends.get_column("end").max())
+    last = month_text(periods.get_column("end").max())
     return [m for m in sorted(read_registry(folder)) if month < m <= last]
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from flows.monthly import RunOptions, run_month
 from flows.publish import OutputFolder, read_registry, run_lock
+from tests.flows.corrections import correct_earning
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parents[1] / "data" / "sample"
@@ -40,13 +41,7 @@ def test_kill_leaves_published_data_as_it_was(stage: str, tmp_path: Path) -> Non
     first = run_month(RunOptions(month="2026-04", input_dir=inputs, output_dir=out))
     before = published_bytes(out)
 
-    earnings = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
-    earnings.with_columns(
-        pl.when(pl.col("earning_id") == "ERN-2604-0075")
-        .then(pl.lit("6000.00"))
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    ).write_csv(inputs / "earnings.csv")
+    correct_earning(inputs)
 
     child = subprocess.Popen(
         [sys.executable, str(HERE / "kill_runner.py"), stage, str(inputs), str(out), "fix"],

@@ -27,6 +27,7 @@ from flows.orchestration import (
     retry_on_os_error,
 )
 from flows.schedule import deployment_parameters
+from tests.flows.corrections import correct_earning
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
@@ -89,14 +90,7 @@ def test_corrected_file_at_the_same_path_is_read_afresh(
 ) -> None:
     out = tmp_path / "out"
     monthly_payout(month="2026-04", input_dir=str(inputs), output_dir=str(out))
-    earnings = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
-    old = earnings.filter(pl.col("earning_id") == "ERN-2604-0075").item(0, "amount")
-    earnings.with_columns(
-        pl.when(pl.col("earning_id") == "ERN-2604-0075")
-        .then(pl.lit("6000.00"))
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    ).write_csv(inputs / "earnings.csv")
+    old = correct_earning(inputs)
     monthly_payout(month="2026-04", input_dir=str(inputs), output_dir=str(out), reason="fix")
     plan = (
         pl.scan_parquet(out / "payouts")

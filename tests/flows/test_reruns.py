@@ -15,6 +15,7 @@ import pytest
 from flows.errors import Refused
 from flows.monthly import RunOptions, run_month
 from flows.publish import OutputFolder, read_registry, run_lock
+from tests.flows.corrections import correct_earning
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
@@ -28,20 +29,6 @@ def inputs(tmp_path: Path) -> Path:
 
 def _run(inputs: Path, out: Path, month: str = "2026-04", reason: str | None = None):
     return run_month(RunOptions(month=month, input_dir=inputs, output_dir=out, reason=reason))
-
-
-def _raise_first_april_amount(inputs: Path) -> None:
-    """A correction finance might make: one of CP26-0001's April earnings (the seed's
-    5,000 under a 10,000 limit) becomes 6000.00, so the plan's payable grows."""
-    path = inputs / "earnings.csv"
-    frame = pl.read_csv(path, infer_schema=False)
-    corrected = frame.with_columns(
-        pl.when(pl.col("earning_id") == "ERN-2604-0075")
-        .then(pl.lit("6000.00"))
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    )
-    corrected.write_csv(path)
 
 
 def test_identical_rerun_is_unchanged_and_writes_no_run(inputs: Path, tmp_path: Path) -> None:
@@ -58,7 +45,7 @@ def test_identical_rerun_is_unchanged_and_writes_no_run(inputs: Path, tmp_path: 
 def test_changed_rerun_without_reason_is_refused(inputs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = _run(inputs, out)
-    _raise_first_april_amount(inputs)
+    correct_earning(inputs)
     with pytest.raises(Refused, match="--reason") as refused:
         _run(inputs, out)
     assert refused.value.exit_code == 4
@@ -71,7 +58,7 @@ def test_changed_rerun_with_reason_supersedes_and_lists_changes(
 ) -> None:
     out = tmp_path / "out"
     first = _run(inputs, out)
-    _raise_first_april_amount(inputs)
+    correct_earning(inputs)
     second = _run(inputs, out, reason="earnings corrected by the partner team")
     assert second.status == "published"
     manifest = json.loads((second.run_dir / "manifest.json").read_text())
