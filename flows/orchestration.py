@@ -8,9 +8,11 @@ input folder from a slow or flaky mount (an OSError), never a validation failure
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -94,8 +96,6 @@ def summary_markdown(outcome: RunOutcome) -> str:
 
 def top_payouts(outcome: RunOutcome, limit: int = 10) -> list[dict[str, str]]:
     """The largest payable amounts of the run, as text (decimals are not JSON)."""
-    import polars as pl
-
     if outcome.run_dir is None:
         return []
     frame = (
@@ -121,8 +121,6 @@ def monthly_payout(
 ) -> dict[str, Any]:
     """Publish the payout, exception and payment files of one earning month (default: the
     previous calendar month, as the scheduled run on the 1st wants)."""
-    from datetime import UTC, datetime
-
     options = RunOptions(
         month=month or previous_month(datetime.now(UTC).date()),
         input_dir=Path(input_dir),
