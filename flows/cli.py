@@ -236,6 +236,14 @@ def serve(
 ) -> None:
     """Serve the monthly deployment (cron 0 6 1 * *, UTC) from this process."""
     try:
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():
+            # A temporary server would vanish with this process, and its schedule with it.
+            raise UsageError(
+                "serve needs a running Prefect server: start `prefect server start` and set "
+                "PREFECT_API_URL (for example http://127.0.0.1:4200/api)"
+            )
         from flows.schedule import serve_monthly
 
         serve_monthly(str(input_dir), str(output))

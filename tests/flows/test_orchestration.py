@@ -199,6 +199,16 @@ def test_a_failed_run_prints_one_sentence_and_no_traceback(
     ]
 
 
+def test_serve_without_a_server_says_what_to_do(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("coop-payouts")), "serve"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "prefect server start" in done.stderr and "PREFECT_API_URL" in done.stderr
+
+
 def test_deployment_matches_prefect_yaml() -> None:
     described = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     (deployment,) = described["deployments"]
