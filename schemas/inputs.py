@@ -240,23 +240,28 @@ def failure_exceptions(
     """Turn pandera's failure cases into exception rows (code, column, raw value, row number)."""
     if failures.is_empty():
         return empty_exceptions()
+    # Columns are checked when the file is read, so pandera can only fail rows here; a failure
+    # of the frame as a whole would be a bug, and is never dropped silently.
+    whole = failures.filter(pl.col("index").is_null())
+    if not whole.is_empty():
+        first = whole.row(0, named=True)
+        raise ValueError(
+            f"{spec.dataset.value}: schema check {first['check']} failed on column "
+            f"{first['column']}: {first['failure_case']}"
+        )
     rows = frame.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("index"),
         pl.col(ROW).alias("row_number"),
         pl.col(spec.record_key).alias("record_key"),
         *([pl.col("currency").alias("__currency")] if "currency" in frame.columns else []),
     )
-    cases = (
-        failures.filter(pl.col("index").is_not_null())
-        .select(
-            pl.col("index").cast(pl.Int64),
-            pl.col("check"),
-            pl.col("check")
-            .replace_strict(FRAME_CHECK_COLUMNS, default=pl.col("column"))
-            .alias("column"),
-        )
-        .join(rows, on="index", how="left")
-    )
+    cases = failures.select(
+        pl.col("index").cast(pl.Int64),
+        pl.col("check"),
+        pl.col("check")
+        .replace_strict(FRAME_CHECK_COLUMNS, default=pl.col("column"))
+        .alias("column"),
+    ).join(rows, on="index", how="left")
     values = [
         cases.filter(pl.col("column") == name).with_columns(
             frame.get_column(name)
