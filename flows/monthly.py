@@ -27,7 +27,7 @@ from coop_rules.settings import RulesError, RuleSettings, parse_rules
 from coop_rules.vocabulary import Dataset
 from flows import io
 from flows.errors import InputRejected, ReconciliationFailed, Refused, RunError, UsageError
-from flows.publish import DATASETS, OutputFolder, publish, read_registry, run_lock
+from flows.publish import OutputFolder, publish, read_registry, run_lock
 from schemas.outputs import Changes, Exceptions, Payments, Payouts
 
 Report = Callable[[str], None]
@@ -231,6 +231,42 @@ def _money_text(frame: pl.DataFrame) -> list[dict]:
     ]
 
 
+def stage_run(
+    folder: OutputFolder,
+    run_id: str,
+    result: MonthResult,
+    exceptions: pl.DataFrame,
+    previous_payouts: pl.DataFrame | None,
+) -> tuple[Path, dict[str, Path], dict[str, dict]]:
+    """Write the run's files into the staging area (nothing published yet).
+
+    Returns the staged run folder, the staged month file of each published dataset (without
+    the partition column) and, per run file, its sha256 and row count for the manifest.
+    """
+    folder.prepare()
+    staged = folder.staging / run_id
+    staged.mkdir()
+    files = {"payouts.parquet": result.payouts, "exceptions.parquet": exceptions}
+    if previous_payouts is not None:
+        change_frame = changes(previous_payouts, result.payouts)
+        Changes.validate(change_frame)
+        files["changes.parquet"] = change_frame
+    outputs = {
+        name: {"sha256": io.write_parquet_atomic(frame, staged / name), "rows": frame.height}
+        for name, frame in files.items()
+    }
+    outputs["payments.csv"] = {
+        "sha256": io.write_bytes_atomic(io.payments_csv(result.payments), staged / "payments.csv"),
+        "rows": result.payments.height,
+    }
+    staged_parts = {}
+    for dataset, frame in (("payouts", result.payouts), ("exceptions", exceptions)):
+        part = folder.staging / f"{run_id}-{dataset}.parquet"
+        io.write_parquet_atomic(frame.drop("earning_month"), part)
+        staged_parts[dataset] = part
+    return staged, staged_parts, outputs
+
+
 def run_month(options: RunOptions, report: Report = _quiet) -> RunOutcome:
     """One month, end to end: read, check, compute, stage, publish (SPEC 1-6).
 
@@ -308,45 +344,12 @@ def run_month(options: RunOptions, report: Report = _quiet) -> RunOutcome:
         Payments.validate(result.payments)
 
         report("writing the run")
-        folder.prepare()
-        staged = folder.staging / run_id
-        staged.mkdir()
-        outputs: dict[str, dict] = {}
-        outputs["payouts.parquet"] = {
-            "sha256": io.write_parquet_atomic(result.payouts, staged / "payouts.parquet"),
-            "rows": result.payouts.height,
-        }
-        outputs["exceptions.parquet"] = {
-            "sha256": io.write_parquet_atomic(exceptions, staged / "exceptions.parquet"),
-            "rows": exceptions.height,
-        }
-        outputs["payments.csv"] = {
-            "sha256": io.write_bytes_atomic(
-                io.payments_csv(result.payments), staged / "payments.csv"
-            ),
-            "rows": result.payments.height,
-        }
         supersedes = published["run_id"] if published else None
-        stale: list[str] = []
-        if published:
-            previous = pl.read_parquet(folder.run_dir(published["run_id"]) / "payouts.parquet")
-            change_frame = changes(previous, result.payouts)
-            Changes.validate(change_frame)
-            outputs["changes.parquet"] = {
-                "sha256": io.write_parquet_atomic(change_frame, staged / "changes.parquet"),
-                "rows": change_frame.height,
-            }
-            stale = later_months(folder, programs_text, month)
-
-        parts = {
-            "payouts": result.payouts.drop("earning_month"),
-            "exceptions": exceptions.drop("earning_month"),
-        }
-        staged_parts = {}
-        for dataset in DATASETS:
-            part = folder.staging / f"{run_id}-{dataset}.parquet"
-            io.write_parquet_atomic(parts[dataset], part)
-            staged_parts[dataset] = part
+        previous = (
+            pl.read_parquet(folder.run_dir(supersedes) / "payouts.parquet") if supersedes else None
+        )
+        staged, staged_parts, outputs = stage_run(folder, run_id, result, exceptions, previous)
+        stale = later_months(folder, programs_text, month) if published else []
 
         manifest = {
             "run_id": run_id,
