@@ -17,33 +17,16 @@ from coop_rules.money import MONEY, ZERO, to_money
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Outcome, Reason
 
+# The plan as a payout row shows it (SPEC 5).
+PLAN_IDENTITY = ("plan_id", "mpn_id", "program", "fund", "period", "market", "currency", "status")
 # The plan columns the rules read.
-PLAN_COLUMNS = (
-    "plan_id",
-    "mpn_id",
-    "program",
-    "fund",
-    "period",
-    "market",
-    "currency",
-    "status",
-    "created_on",
-    "first_submitted_on",
-    "last_submitted_on",
-)
+PLAN_COLUMNS = (*PLAN_IDENTITY, "created_on", "first_submitted_on", "last_submitted_on")
 
 PAYOUT_COLUMNS = (
     "run_id",
     "earning_month",
     "payment_date",
-    "plan_id",
-    "mpn_id",
-    "program",
-    "fund",
-    "period",
-    "market",
-    "currency",
-    "status",
+    *PLAN_IDENTITY,
     "earnings_count",
     "earned_amount",
     "limit_amount",
