@@ -1,12 +1,18 @@
 """One earning month from input text to payout and exception rows (SPEC sections 3 and 4).
 
 `check_inputs` validates every dataset in dependency order (programs, plans, limits, campaigns,
-activities, then the month's earnings); `compute_month` routes and decides. Both are pure: the
-frames come in, the frames go out, and `flows/` does the reading and writing.
+activities, then the month's earnings); `compute_month` decides. Both are pure: the frames come
+in, the frames go out, and `flows/` does the reading and writing.
+
+Earnings are taken chunk by chunk (`EarningsTally`): each chunk of text is checked, parsed and
+routed, then only a slim ledger row per earnings row is kept (row, earning_id, plan, amount,
+currency). Duplicate earning_ids span chunks, so they are settled once all chunks are in: their
+rows leave the plans' sums and become exceptions. Any chunking gives the same result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -30,12 +36,29 @@ from schemas.inputs import (
 
 
 @dataclass(frozen=True)
+class Earnings:
+    """The month's earnings once every chunk is in.
+
+    `earned`: plan_id, earnings_count, earned_amount of the rows routed to each plan.
+    `in_scope`: amount and currency of every in-scope row (both null unless the amount parses
+    and fits its currency), for the reconciliation. `rows`: every row of the file.
+    """
+
+    exceptions: pl.DataFrame
+    earned: pl.DataFrame
+    in_scope: pl.DataFrame
+    rows: int
+
+
+@dataclass(frozen=True)
 class CheckedInputs:
-    """Typed input frames with `OK` per row, and the exception rows found in them."""
+    """Typed input frames with `OK` per row, the exception rows found in them, and the
+    month's earnings (whose exceptions are in `earnings`, not in `exceptions`)."""
 
     frames: dict[Dataset, pl.DataFrame]
     exceptions: pl.DataFrame
     activity_checked: bool
+    earnings: Earnings
 
 
 @dataclass(frozen=True)
@@ -54,11 +77,17 @@ def in_scope(earnings: pl.DataFrame, month: str) -> pl.DataFrame:
     so every run reports them rather than lose them)."""
     month_col = pl.col("earning_month")
     # A file holds few distinct months: judge each distinct text once, not every row.
-    distinct = earnings.select(month_col.unique().drop_nulls())
-    readable = distinct.filter(
-        month_col.str.contains(MONTH_FORM)
-        & (month_col + "-01").str.to_date("%Y-%m-%d", strict=False).is_not_null()
-    ).get_column("earning_month")
+    distinct = earnings.select(month_col.unique())
+    if distinct.height == 1 and distinct.item() == month:
+        return earnings
+    readable = (
+        distinct.drop_nulls()
+        .filter(
+            month_col.str.contains(MONTH_FORM)
+            & (month_col + "-01").str.to_date("%Y-%m-%d", strict=False).is_not_null()
+        )
+        .get_column("earning_month")
+    )
     return earnings.filter(
         (month_col == month) | ~month_col.is_in(readable.implode()).fill_null(False)
     )
@@ -71,19 +100,13 @@ def _mark(frame: pl.DataFrame, exceptions: pl.DataFrame) -> pl.DataFrame:
 
 
 def _check(
-    dataset: Dataset,
-    text: pl.DataFrame,
-    settings: RuleSettings,
-    extra_key_rows: pl.DataFrame | None = None,
+    dataset: Dataset, text: pl.DataFrame, settings: RuleSettings
 ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """Schema and key checks of one dataset; returns the typed frame and its exceptions."""
     spec = INPUTS[dataset]
     found = [validate_text(text, spec, settings)]
-    keys_source = text if extra_key_rows is None else extra_key_rows
     for keys in spec.unique_keys:
-        dupes = integrity.duplicate_keys(keys_source, keys, spec.record_key)
-        if extra_key_rows is not None:
-            dupes = dupes.filter(pl.col("row_number").is_in(text.get_column(ROW).implode()))
+        dupes = integrity.duplicate_keys(text, keys, spec.record_key)
         found.append(finish_exceptions(dupes, dataset))
     frame = text.with_columns(pl.lit(True).alias(OK))
     for exceptions in found:
@@ -92,9 +115,41 @@ def _check(
 
 
 def check_inputs(
-    text: dict[Dataset, pl.DataFrame | None], month: str, settings: RuleSettings
+    text: dict[Dataset, pl.DataFrame | None],
+    month: str,
+    settings: RuleSettings,
+    earnings: Iterable[pl.DataFrame] | None = None,
 ) -> CheckedInputs:
-    """Validate every dataset (SPEC 3): forms, keys and references, in dependency order."""
+    """Validate every dataset (SPEC 3): forms, keys and references, in dependency order.
+
+    The earnings come as `earnings`, chunks of text in file order, or else whole as
+    `text[Dataset.EARNINGS]`.
+    """
+    references = check_references(text, settings)
+    if earnings is None:
+        whole = text[Dataset.EARNINGS]
+        assert whole is not None, "earnings are required"
+        earnings = [whole]
+    tally = EarningsTally(month, settings, references)
+    for chunk in earnings:
+        tally.add(chunk)
+    return tally.finish()
+
+
+@dataclass(frozen=True)
+class References:
+    """The checked datasets other than earnings: typed frames with `OK` per row, and their
+    exception rows."""
+
+    frames: dict[Dataset, pl.DataFrame]
+    exceptions: pl.DataFrame
+    activity_checked: bool
+
+
+def check_references(
+    text: dict[Dataset, pl.DataFrame | None], settings: RuleSettings
+) -> References:
+    """Validate programs, plans, limits, campaigns and activities (SPEC 3), in that order."""
     all_found: list[pl.DataFrame] = []
     frames: dict[Dataset, pl.DataFrame] = {}
 
@@ -163,21 +218,148 @@ def check_inputs(
         )
         frames[dataset] = frame
 
-    all_earnings = text[Dataset.EARNINGS]
-    scoped = in_scope(all_earnings, month)
-    earnings, found = _check(Dataset.EARNINGS, scoped, settings, extra_key_rows=all_earnings)
-    earnings = finish(Dataset.EARNINGS, earnings, found)
-
-    frames.update(
-        {
-            Dataset.PROGRAMS: programs,
-            Dataset.PLANS: plans,
-            Dataset.PLAN_LIMITS: limits,
-            Dataset.EARNINGS: earnings,
-        }
-    )
+    frames.update({Dataset.PROGRAMS: programs, Dataset.PLANS: plans, Dataset.PLAN_LIMITS: limits})
     exceptions = pl.concat([e for e in all_found if not e.is_empty()] or [empty_exceptions()])
-    return CheckedInputs(frames, exceptions, activity_checked)
+    return References(frames, exceptions, activity_checked)
+
+
+class EarningsTally:
+    """The month's earnings, taken one chunk of text at a time (SPEC 3 and 4).
+
+    Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed;
+    what is kept is their exceptions and a ledger row per earnings row of the file. `finish`
+    settles the duplicate earning_ids, which can span chunks.
+    """
+
+    def __init__(self, month: str, settings: RuleSettings, references: References) -> None:
+        self.month = month
+        self.settings = settings
+        self.references = references
+        self.table = routing.routing_table(
+            references.frames[Dataset.PROGRAMS],
+            references.frames[Dataset.PLANS],
+            parse_month(month),
+        )
+        self.currency = pl.Enum(sorted(settings.currencies))
+        self.rows = 0
+        self._found: list[pl.DataFrame] = []
+        self._routing: list[pl.DataFrame] = []
+        self._ledger: list[pl.DataFrame] = []
+
+    def add(self, text: pl.DataFrame) -> None:
+        """Check and route one chunk: the file's columns as text, and `ROW`."""
+        spec = INPUTS[Dataset.EARNINGS]
+        self.rows += text.height
+        scoped = in_scope(text, self.month)
+        found = validate_text(scoped, spec, self.settings)
+        typed = parse_text(_mark(scoped.with_columns(pl.lit(True).alias(OK)), found), spec)
+        routed = routing.route_earnings(
+            typed.lazy().select(
+                ROW, OK, "earning_id", "mpn_id", "program", "fund", "amount", "currency"
+            ),
+            self.table,
+        ).collect()
+        self._routing.append(
+            # In-memory engine: polars 2.1's streaming engine panics on these when/then
+            # messages ("assertion failed: i < self.len()" in binview) over a projection.
+            routing.routing_exceptions(routed.lazy()).collect(engine="in-memory")
+        )
+        # An amount is kept where it parses and fits its currency (no exception on either).
+        unfit = found.filter(pl.col("column").is_in(["amount", "currency"])).get_column(
+            "row_number"
+        )
+        fits = ~pl.col(ROW).is_in(unfit.implode())
+        ledger = routed.select(
+            ROW,
+            "earning_id",
+            pl.lit(True).alias("in_scope"),
+            routing.routed_plan().alias("plan_id"),
+            pl.when(fits).then(pl.col("amount")).alias("amount"),
+            pl.when(fits).then(pl.col("currency")).cast(self.currency).alias("currency"),
+        )
+        if scoped.height < text.height:
+            # Rows of other months take part in the duplicate check of earning_id only.
+            others = text.join(scoped.select(ROW), on=ROW, how="anti").select(
+                ROW,
+                "earning_id",
+                pl.lit(False).alias("in_scope"),
+                pl.lit(None, pl.String).alias("plan_id"),
+                pl.lit(None, MONEY).alias("amount"),
+                pl.lit(None, self.currency).alias("currency"),
+            )
+            ledger = pl.concat([ledger, others])
+        self._found.append(_with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger))
+        self._ledger.append(ledger)
+
+    def finish(self) -> CheckedInputs:
+        """Settle duplicate earning_ids over the whole file; sum the routed rows per plan."""
+        ledger = (
+            pl.concat(self._ledger, rechunk=False)
+            if self._ledger
+            else pl.DataFrame(
+                schema={
+                    ROW: pl.Int64,
+                    "earning_id": pl.String,
+                    "in_scope": pl.Boolean,
+                    "plan_id": pl.String,
+                    "amount": MONEY,
+                    "currency": self.currency,
+                }
+            )
+        )
+        # Every row sharing an earning_id is set aside, whichever month it belongs to; the
+        # rows of month M among them are reported.
+        duplicates = integrity.duplicate_keys(
+            ledger.select(ROW, "earning_id"), ("earning_id",), "earning_id"
+        )
+        set_aside = duplicates.get_column("row_number").implode()
+        reported = ledger.filter(pl.col(ROW).is_in(set_aside) & pl.col("in_scope"))
+        duplicates = duplicates.join(
+            reported.select(pl.col(ROW).alias("row_number")), on="row_number", how="semi"
+        )
+        routing_found = [
+            finish_exceptions(found, Dataset.EARNINGS).filter(
+                ~pl.col("row_number").is_in(set_aside)
+            )
+            for found in self._routing
+        ]
+        exceptions = [
+            *self._found,
+            _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), reported),
+            *routing_found,
+        ]
+        routed = ledger.lazy().filter(
+            pl.col("plan_id").is_not_null() & ~pl.col(ROW).is_in(set_aside)
+        )
+        earnings = Earnings(
+            exceptions=pl.concat(
+                [e for e in exceptions if not e.is_empty()] or [empty_exceptions()]
+            ),
+            earned=payouts.earned_per_plan(routed).collect(),
+            in_scope=ledger.filter(pl.col("in_scope")).select(
+                "amount", pl.col("currency").cast(pl.String)
+            ),
+            rows=self.rows,
+        )
+        references = self.references
+        return CheckedInputs(
+            references.frames, references.exceptions, references.activity_checked, earnings
+        )
+
+
+def _with_amounts(exceptions: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
+    """Give earnings exceptions their row's amount and currency where the amount parses and
+    fits its currency (SPEC 5), so the reconciliation can account for every amount."""
+    amounts = ledger.select(
+        pl.col(ROW).alias("row_number"),
+        pl.col("amount").alias("__amount"),
+        pl.col("currency").cast(pl.String).alias("__currency"),
+    )
+    return (
+        exceptions.join(amounts, on="row_number", how="left")
+        .with_columns(pl.col("__amount").alias("amount"), pl.col("__currency").alias("currency"))
+        .select(list(EXCEPTION_COLUMNS))
+    )
 
 
 def plans_with_activity(frames: dict[Dataset, pl.DataFrame]) -> pl.DataFrame:
@@ -187,63 +369,23 @@ def plans_with_activity(frames: dict[Dataset, pl.DataFrame]) -> pl.DataFrame:
     return campaigns.join(activities, on="campaign_id", how="semi").select("plan_id").unique()
 
 
-def earnings_exceptions_with_amounts(
-    exceptions: pl.DataFrame, earnings: pl.DataFrame
-) -> pl.DataFrame:
-    """Give earnings exceptions the row's amount and currency where the amount parses and fits
-    its currency (SPEC 5), so reconciliation can account for every amount."""
-    is_earnings = pl.col("source") == Dataset.EARNINGS.value
-    amount_bad = (
-        exceptions.filter(is_earnings & pl.col("column").is_in(["amount", "currency"]))
-        .get_column("row_number")
-        .unique()
-    )
-    # Only the rows that have exceptions are looked up (a few per cent of millions).
-    reported = exceptions.filter(is_earnings).get_column("row_number").unique()
-    fitting = earnings.filter(
-        pl.col(ROW).is_in(reported.implode()) & ~pl.col(ROW).is_in(amount_bad.implode())
-    ).select(
-        pl.col(ROW).alias("row_number"),
-        pl.col("amount").alias("__amount"),
-        pl.col("currency").alias("__currency"),
-    )
-    return (
-        exceptions.join(fitting, on="row_number", how="left")
-        .with_columns(
-            pl.when(is_earnings)
-            .then(pl.col("__amount"))
-            .otherwise(pl.col("amount"))
-            .alias("amount"),
-            pl.when(is_earnings)
-            .then(pl.col("__currency"))
-            .otherwise(pl.col("currency"))
-            .alias("currency"),
-        )
-        .select(list(EXCEPTION_COLUMNS))
-    )
-
-
 def reconcile(
-    earnings: pl.DataFrame, payout_rows: pl.DataFrame, exceptions: pl.DataFrame
+    in_scope: pl.DataFrame, payout_rows: pl.DataFrame, exceptions: pl.DataFrame
 ) -> dict[str, object]:
     """The figures of SPEC 4's reconciliation, and whether each holds.
 
+    `in_scope` holds `amount` and `currency` of every in-scope earnings row, null where the
+    amount does not parse or fit its currency.
     Rows: in-scope = routed to payouts + with exceptions (each row once, however many problems).
     Amounts per currency: in-scope amounts that parse and fit = earned + exception amounts.
     """
     earning_rows = exceptions.filter(pl.col("source") == Dataset.EARNINGS.value)
     exception_rows = earning_rows.unique("row_number")
-    in_scope_rows = earnings.height
+    in_scope_rows = in_scope.height
     routed_rows = int(payout_rows.get_column("earnings_count").sum() or 0)
     rows_hold = in_scope_rows == routed_rows + exception_rows.height
 
-    fitting = earnings.join(
-        earning_rows.filter(pl.col("column").is_in(["amount", "currency"])).select(
-            pl.col("row_number").alias(ROW)
-        ),
-        on=ROW,
-        how="anti",
-    )
+    fitting = in_scope.filter(pl.col("amount").is_not_null())
     input_sums = fitting.group_by("currency").agg(to_money(pl.col("amount").sum()).alias("input"))
     earned = payout_rows.group_by("currency").agg(
         to_money(pl.col("earned_amount").sum()).alias("earned")
@@ -292,25 +434,9 @@ def compute_month(
     run_id: str,
     paid_before: pl.DataFrame,
 ) -> MonthResult:
-    """Route the month's earnings and decide each plan's payout (SPEC 4)."""
+    """Decide each plan's payout from its routed earnings (SPEC 4)."""
     frames = checked.frames
-    first_day = parse_month(month)
     pay_day: date = payment_date(month, settings.payment_day)
-    earnings = frames[Dataset.EARNINGS]
-    routed = routing.route_earnings(
-        earnings.lazy()
-        .filter(pl.col(OK))
-        .select(ROW, "earning_id", "mpn_id", "program", "fund", "amount", "currency"),
-        frames[Dataset.PROGRAMS],
-        frames[Dataset.PLANS],
-        first_day,
-    ).collect()
-    route_exceptions = finish_exceptions(
-        # In-memory engine: polars 2.1's streaming engine panics on these when/then messages
-        # ("assertion failed: i < self.len()" in binview) once the input is a projection.
-        routing.routing_exceptions(routed.lazy()).collect(engine="in-memory"),
-        Dataset.EARNINGS,
-    )
     valid_plans = frames[Dataset.PLANS].filter(pl.col(OK))
     periods = (
         frames[Dataset.PROGRAMS]
@@ -318,7 +444,7 @@ def compute_month(
         .select("program", "period", "period_start", "period_end")
     )
     payout_frame = payouts.payout_rows(
-        routed=routing.routed_to_plans(routed.lazy()),
+        earned=checked.earnings.earned.lazy(),
         plans=valid_plans.select(payouts.PLAN_COLUMNS),
         periods=periods,
         limits=frames[Dataset.PLAN_LIMITS]
@@ -331,13 +457,13 @@ def compute_month(
         run_id=run_id,
         settings=settings,
     ).collect()
-    exceptions = earnings_exceptions_with_amounts(
-        pl.concat([checked.exceptions, route_exceptions]), earnings
-    ).sort("source", "row_number", "code", "column", nulls_last=True)
+    exceptions = pl.concat([checked.exceptions, checked.earnings.exceptions]).sort(
+        "source", "row_number", "code", "column", nulls_last=True
+    )
     return MonthResult(
         payouts=payout_frame,
         exceptions=exceptions,
         payments=payouts.payments(payout_frame),
         totals=payouts.totals(payout_frame),
-        reconciliation=reconcile(earnings, payout_frame, exceptions),
+        reconciliation=reconcile(checked.earnings.in_scope, payout_frame, exceptions),
     )

@@ -121,7 +121,8 @@ def limit_in_force(limits: pl.DataFrame, month: str) -> pl.DataFrame:
 
 
 def earned_per_plan(routed: pl.LazyFrame) -> pl.LazyFrame:
-    """The exact net sum and count of the routed earnings of each plan (reversals netted)."""
+    """The exact net sum and count of the routed earnings of each plan (reversals netted):
+    `routed` holds `plan_id` and `amount` of every earnings row routed to a plan."""
     return routed.group_by("plan_id").agg(
         pl.len().cast(pl.Int64).alias("earnings_count"),
         to_money(pl.col("amount").sum()).alias("earned_amount"),
@@ -165,7 +166,7 @@ def cap_reason() -> pl.Expr:
 
 def payout_rows(
     *,
-    routed: pl.LazyFrame,
+    earned: pl.LazyFrame,
     plans: pl.DataFrame,
     periods: pl.DataFrame,
     limits: pl.DataFrame,
@@ -178,6 +179,7 @@ def payout_rows(
 ) -> pl.LazyFrame:
     """One payout row per plan with routed earnings, decided by the ordered plan rules.
 
+    `earned` holds `earnings_count` and `earned_amount` per plan (`earned_per_plan`);
     `plans`, `periods` (program, period, period_start, period_end) and `limits` hold valid rows
     only; `plans_with_activity` is None when neither campaigns nor activities were given;
     `paid_before` holds `paid_before_amount` per plan from the published earlier months.
@@ -191,8 +193,7 @@ def payout_rows(
         else pl.DataFrame(schema={"plan_id": pl.String, "__has_activity": pl.Boolean})
     )
     return (
-        earned_per_plan(routed)
-        .join(plans.lazy(), on="plan_id", how="inner")
+        earned.join(plans.lazy(), on="plan_id", how="inner")
         .join(periods.lazy(), on=["program", "period"], how="left")
         .join(limit_in_force(limits, month).lazy(), on="plan_id", how="left")
         .join(activity.lazy(), on="plan_id", how="left")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -103,19 +104,37 @@ def route_message() -> pl.Expr:
     )
 
 
-def route_earnings(
-    earnings: pl.LazyFrame, programs: pl.DataFrame, plans: pl.DataFrame, first_day: date
-) -> pl.LazyFrame:
-    """Attach to every valid in-scope earnings row its period, plan and routing code.
+@dataclass(frozen=True)
+class RoutingTable:
+    """What routing needs of programs and plans, built once per run and used for every chunk
+    of earnings: the period of each program for the month, and every plan key."""
 
-    `earnings` holds only rows without a schema or key exception.
-    """
-    periods = period_of_month(programs, first_day).select("program", "period").lazy()
-    return (
-        earnings.join(periods, on="program", how="left")
-        .join(plan_keys(plans).lazy(), on=list(PLAN_KEY), how="left")
-        .with_columns(route_code().alias(ROUTE))
+    periods: pl.DataFrame
+    plan_keys: pl.DataFrame
+
+
+def routing_table(programs: pl.DataFrame, plans: pl.DataFrame, first_day: date) -> RoutingTable:
+    """The routing table of the month whose first day is `first_day`."""
+    return RoutingTable(
+        periods=period_of_month(programs, first_day).select("program", "period"),
+        plan_keys=plan_keys(plans),
     )
+
+
+def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
+    """Attach to every in-scope earnings row its period, plan and routing code.
+
+    Rows with a schema exception (`OK` false) keep a null code: they are not routed.
+    """
+    routed = earnings.join(table.periods.lazy(), on="program", how="left").join(
+        table.plan_keys.lazy(), on=list(PLAN_KEY), how="left"
+    )
+    return routed.with_columns(pl.when(pl.col(OK)).then(route_code()).alias(ROUTE))
+
+
+def routed_plan() -> pl.Expr:
+    """The plan a routed row reaches; null for a row with an exception."""
+    return pl.when(pl.col(OK) & pl.col(ROUTE).is_null()).then(pl.col("plan_id"))
 
 
 def routing_exceptions(routed: pl.LazyFrame) -> pl.LazyFrame:
@@ -130,8 +149,3 @@ def routing_exceptions(routed: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("amount"),
         pl.col("currency"),
     )
-
-
-def routed_to_plans(routed: pl.LazyFrame) -> pl.LazyFrame:
-    """The earnings rows that reached a plan: `plan_id`, `amount`."""
-    return routed.filter(pl.col(ROUTE).is_null()).select("plan_id", "amount", pl.col(ROW))

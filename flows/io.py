@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,36 +107,83 @@ def _check_header(file: InputFile, header: list[str]) -> list[str]:
     return [name for name in header if name not in required]
 
 
-def _normalise(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
-    """Trim surrounding spaces, make empty values null, number the rows from 1."""
+def _normalise(frame: pl.DataFrame, columns: tuple[str, ...], first_row: int = 1) -> pl.DataFrame:
+    """Trim surrounding spaces, make empty values null, number the rows from `first_row`."""
 
     def clean(name: str) -> pl.Expr:
         trimmed = pl.col(name).str.strip_chars()
         return pl.when(trimmed.str.len_bytes() > 0).then(trimmed).alias(name)
 
-    text = [clean(name) for name in columns]
-    return frame.select(text).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+    return frame.select(
+        pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW),
+        *(clean(name) for name in columns),
+    ).select(*columns, ROW)
 
 
 def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
     """Read one input file as text: its required columns (nulls for empty), `ROW`, and the
     names of the extra columns it holds (ignored, listed in the manifest)."""
-    columns = INPUTS[file.dataset].columns
+    extra = input_columns(file)
+    chunks = list(text_chunks(file))
+    if not chunks:
+        empty = {name: pl.String for name in INPUTS[file.dataset].columns} | {ROW: pl.Int64}
+        return pl.DataFrame(schema=empty), extra
+    return pl.concat(chunks), extra
+
+
+def input_columns(file: InputFile) -> list[str]:
+    """File-level checks of the header (or Parquet schema); returns the extra columns."""
     if file.path.suffix == ".parquet":
-        return _read_parquet(file, columns)
-    extra = _check_header(file, csv_header(file.path))
-    try:
-        frame = pl.read_csv(
-            file.path,
-            columns=list(columns),
-            infer_schema=False,
-            encoding="utf8",
-            raise_if_empty=False,
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise InputRejected(_unreadable_csv(file, exc)) from None
-    # Blank is judged after trimming: a last line of spaces is not a row either.
-    return _drop_trailing_blank(_normalise(frame, columns)), extra
+        try:
+            names = pq.read_schema(file.path).names
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise InputRejected(f"{file.name} cannot be read as Parquet: {exc}") from None
+        return _check_header(file, names)
+    return _check_header(file, csv_header(file.path))
+
+
+def text_chunks(file: InputFile, chunk_rows: int | None = None) -> Iterator[pl.DataFrame]:
+    """The rows of one input file as text, in file order, `chunk_rows` at a time (None: the
+    reader's own sizes); call `input_columns` first.
+
+    Each chunk holds the required columns (trimmed, null for empty) and `ROW`, numbered from 1
+    over the whole file. Empty records at the end of the file are not rows: a chunk's empty
+    tail is held back until a later record shows it is in the middle of the file.
+    """
+    columns = INPUTS[file.dataset].columns
+    parquet = file.path.suffix == ".parquet"
+    if parquet:
+        lazy = pl.scan_parquet(file.path).select(columns)
+    else:
+        lazy = pl.scan_csv(
+            file.path, infer_schema=False, encoding="utf8", raise_if_empty=False
+        ).select(columns)
+    blank = pl.all_horizontal(pl.col(name).is_null() for name in columns)
+    next_row = 1
+    held: list[pl.DataFrame] = []
+    batches = lazy.collect_batches(chunk_size=chunk_rows, maintain_order=True)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except pl.exceptions.PolarsError as exc:
+            if parquet:
+                reason = str(exc).splitlines()[0]
+                raise InputRejected(f"{file.name} cannot be read as Parquet: {reason}") from None
+            raise InputRejected(_unreadable_csv(file, exc)) from None
+        if parquet:
+            batch = pl.DataFrame([_parquet_text(file, batch, name) for name in columns])
+        chunk = _normalise(batch, columns, next_row)
+        next_row += chunk.height
+        # The last row that is not blank; the rows after it wait for the next chunk.
+        last = chunk.select((~blank).arg_true().max()).item()
+        if last is None:
+            held.append(chunk)
+            continue
+        body = chunk.head(last + 1)
+        yield pl.concat([*held, body]) if held else body
+        held = [chunk.slice(last + 1)] if last + 1 < chunk.height else []
 
 
 def _unreadable_csv(file: InputFile, exc: pl.exceptions.PolarsError) -> str:
@@ -171,37 +219,6 @@ def _ragged_record(path: Path) -> tuple[int, int, int] | None:
             if len(record) > width:
                 return row, len(record), width
     return None
-
-
-def _drop_trailing_blank(frame: pl.DataFrame) -> pl.DataFrame:
-    """Drop empty records at the end of the file (a trailing empty line is not a row)."""
-    blank = pl.all_horizontal(pl.all().exclude(ROW).is_null())
-    keep = frame.height
-    # Look at the tail only, a few rows at a time: the body of a large file is never scanned.
-    while keep:
-        tail = frame.slice(max(keep - 8, 0), keep - max(keep - 8, 0))
-        flags = tail.select(blank.alias("blank")).get_column("blank").to_list()
-        while flags and flags[-1]:
-            flags.pop()
-            keep -= 1
-        if flags:
-            break
-    return frame.head(keep)
-
-
-def _read_parquet(file: InputFile, columns: tuple[str, ...]) -> tuple[pl.DataFrame, list[str]]:
-    try:
-        names = pq.read_schema(file.path).names
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise InputRejected(f"{file.name} cannot be read as Parquet: {exc}") from None
-    extra = _check_header(file, names)
-    try:
-        frame = pl.read_parquet(file.path, columns=list(columns))
-    except pl.exceptions.PolarsError as exc:
-        reason = str(exc).splitlines()[0]
-        raise InputRejected(f"{file.name} cannot be read as Parquet: {reason}") from None
-    as_text = [_parquet_text(file, frame, name) for name in columns]
-    return _normalise(pl.DataFrame(as_text), columns), extra
 
 
 # Trailing zeros of a fraction, and a fraction of zeros, are not part of a number's shortest text.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -22,7 +22,13 @@ import polars as pl
 
 from coop_rules.calendar import month_text, parse_month, payment_date
 from coop_rules.money import MONEY
-from coop_rules.month import CheckedInputs, MonthResult, check_inputs, compute_month
+from coop_rules.month import (
+    CheckedInputs,
+    EarningsTally,
+    MonthResult,
+    check_references,
+    compute_month,
+)
 from coop_rules.settings import RulesError, RuleSettings, parse_rules
 from coop_rules.vocabulary import Dataset
 from flows import io
@@ -105,20 +111,39 @@ def fingerprint(files_: dict[Dataset, io.InputFile]) -> dict[str, str]:
     return {dataset.value: io.sha256(file.path) for dataset, file in sorted(files_.items())}
 
 
+# Earnings rows checked at a time: memory holds one chunk of text, not the month.
+CHUNK_ROWS = 1_000_000
+
+
 def read_inputs(
     files_: dict[Dataset, io.InputFile], report: Report = _quiet
 ) -> tuple[dict[Dataset, pl.DataFrame | None], dict[str, list[str]]]:
-    """Read every input as text; returns the frames and the extra columns of each file."""
+    """Read every input but the earnings as text, and check every file's header; returns the
+    frames and the extra columns of each file. The earnings are read by `earnings_chunks`."""
     frames: dict[Dataset, pl.DataFrame | None] = {}
     extras: dict[str, list[str]] = {}
     for dataset in Dataset:
         file = files_.get(dataset)
+        frames[dataset] = None
         if file is None:
-            frames[dataset] = None
+            continue
+        if dataset == Dataset.EARNINGS:
+            extras[dataset.value] = io.input_columns(file)
             continue
         report(f"reading {file.name}")
         frames[dataset], extras[dataset.value] = io.read_text(file)
     return frames, extras
+
+
+def earnings_chunks(
+    file: io.InputFile, report: Report = _quiet, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pl.DataFrame]:
+    """The earnings file in chunks of text, reporting progress as it goes."""
+    rows = 0
+    for chunk in io.text_chunks(file, chunk_rows):
+        yield chunk
+        rows += chunk.height
+        report(f"{file.name}: {rows:,} rows checked and routed")
 
 
 def periods_containing(programs: pl.DataFrame, month: str) -> pl.DataFrame:
@@ -311,11 +336,15 @@ def run_month(options: RunOptions, report: Report = _quiet) -> RunOutcome:
         run_id = new_run_id(month)
         report("checking inputs")
         input_rows = {d.value: frame.height for d, frame in text.items() if frame is not None}
-        checked: CheckedInputs = check_inputs(text, month, settings)
-        # The text of every month's earnings is no longer needed: free it before the rules run.
-        text.clear()
-        report("applying the rules")
         try:
+            tally = EarningsTally(month, settings, check_references(text, settings))
+            # The typed frames are what the rules read: free the text before the earnings.
+            text.clear()
+            for chunk in earnings_chunks(files_[Dataset.EARNINGS], report):
+                tally.add(chunk)
+            checked: CheckedInputs = tally.finish()
+            input_rows[Dataset.EARNINGS.value] = checked.earnings.rows
+            report("applying the rules")
             result: MonthResult = compute_month(
                 checked, month, settings, run_id, paid_before(folder, basis)
             )

@@ -482,3 +482,19 @@ def test_recomputing_the_same_inputs_gives_identical_frames(inputs: MonthInputs)
     assert first.payments.equals(second.payments)
     assert first.totals.equals(second.totals)
     assert first.reconciliation == second.reconciliation
+
+
+@given(month_inputs(), st.integers(min_value=1, max_value=7))
+def test_earnings_in_chunks_give_the_same_month(inputs: MonthInputs, chunk_rows: int) -> None:
+    """The run reads earnings a chunk at a time; any chunking gives the whole file's result,
+    duplicate earning_ids spanning chunks included."""
+    whole, _ = compute(inputs)
+    earnings = inputs.text[Dataset.EARNINGS]
+    assert earnings is not None
+    chunks = [earnings.slice(start, chunk_rows) for start in range(0, earnings.height, chunk_rows)]
+    checked = check_inputs(inputs.text, MONTH, inputs.settings, chunks)
+    chunked = compute_month(checked, MONTH, inputs.settings, RUN_ID, inputs.paid_before)
+    assert chunked.payouts.equals(whole.payouts)
+    assert chunked.exceptions.equals(whole.exceptions)
+    assert chunked.payments.equals(whole.payments)
+    assert chunked.reconciliation == whole.reconciliation

@@ -23,7 +23,7 @@ def main() -> None:
     stage, input_dir, output_dir, reason = sys.argv[1:5]
 
     def report(step: str) -> None:
-        if stage == "reading" and step == "reading earnings.csv":
+        if stage == "reading" and step.startswith("earnings.csv: "):
             pause()
         if stage == "computing" and step == "applying the rules":
             pause()

@@ -19,7 +19,7 @@ import pytest
 
 from coop_rules.vocabulary import Code, Dataset
 from flows.errors import InputRejected
-from flows.io import InputFile, read_text
+from flows.io import InputFile, read_text, text_chunks
 from schemas.inputs import INPUTS
 from tests.flows.messy_inputs import (
     PLAN_USD,
@@ -169,6 +169,24 @@ def test_read_text_counts_records_and_reads_values(
         record = frame.filter(pl.col("__row") == row).row(0, named=True)
         for column, value in values.items():
             assert record[column] == value, (row, column)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3])
+@pytest.mark.parametrize(
+    "content",
+    [
+        *(case.values[0] for case in READ_CASES),
+        f"{HEADER}\n{E1}\n\n\n{E2}\n\n\n",
+        f"{HEADER}\n{E1}\n   \n{E2}\n  \n\n",
+    ],
+)
+def test_chunks_of_a_file_are_the_file(tmp_path: Path, content: str, chunk_rows: int) -> None:
+    """Earnings are read a chunk at a time: the chunks, in order, are the rows read_text gives,
+    numbered the same; blank records at the end are dropped wherever the chunks end."""
+    whole = _read(tmp_path, content.encode("utf-8"))
+    chunks = list(text_chunks(InputFile(Dataset.EARNINGS, tmp_path / "earnings.csv"), chunk_rows))
+    assert all(chunk.height for chunk in chunks)
+    assert (pl.concat(chunks) if chunks else whole.clear()).equals(whole)
 
 
 def test_field_of_a_megabyte_is_read_whole(tmp_path: Path) -> None:
