@@ -40,13 +40,14 @@ class Earnings:
     """The month's earnings once every chunk is in.
 
     `earned`: plan_id, earnings_count, earned_amount of the rows routed to each plan.
-    `in_scope`: amount and currency of every in-scope row (both null unless the amount parses
-    and fits its currency), for the reconciliation. `rows`: every row of the file.
+    `in_scope_rows`, and `input_sums` (currency, input: the sum of the in-scope amounts that
+    parse and fit their currency) for the reconciliation. `rows`: every row of the file.
     """
 
     exceptions: pl.DataFrame
     earned: pl.DataFrame
-    in_scope: pl.DataFrame
+    in_scope_rows: int
+    input_sums: pl.DataFrame
     rows: int
 
 
@@ -226,9 +227,11 @@ def check_references(
 class EarningsTally:
     """The month's earnings, taken one chunk of text at a time (SPEC 3 and 4).
 
-    Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed;
-    what is kept is their exceptions and a ledger row per earnings row of the file. `finish`
-    settles the duplicate earning_ids, which can span chunks.
+    Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed.
+    Kept: the exception rows, the sums per plan and per currency, and two slim tables, the
+    earning_id of every row and the plan and amount of every routed row. Duplicate earning_ids
+    can span chunks: `finish` finds them in the first table and takes their rows back out of
+    the sums with the second.
     """
 
     def __init__(self, month: str, settings: RuleSettings, references: References) -> None:
@@ -242,15 +245,30 @@ class EarningsTally:
         )
         self.currency = pl.Enum(sorted(settings.currencies))
         self.rows = 0
+        self.in_scope_rows = 0
         self._found: list[pl.DataFrame] = []
         self._routing: list[pl.DataFrame] = []
-        self._ledger: list[pl.DataFrame] = []
+        self._ids: list[pl.DataFrame] = []
+        # Each list starts with an empty frame of its columns: a file may have no rows.
+        self._routed = [
+            pl.DataFrame(
+                schema={
+                    ROW: pl.Int64,
+                    "plan_id": pl.String,
+                    "amount": MONEY,
+                    "currency": self.currency,
+                }
+            )
+        ]
+        self._earned = _earned(self._routed[0])
+        self._input = [pl.DataFrame(schema={"currency": pl.String, "input": MONEY})]
 
     def add(self, text: pl.DataFrame) -> None:
         """Check and route one chunk: the file's columns as text, and `ROW`."""
         spec = INPUTS[Dataset.EARNINGS]
         self.rows += text.height
         scoped = in_scope(text, self.month)
+        self.in_scope_rows += scoped.height
         found = validate_text(scoped, spec, self.settings)
         typed = parse_text(_mark(scoped.with_columns(pl.lit(True).alias(OK)), found), spec)
         routed = routing.route_earnings(
@@ -264,87 +282,128 @@ class EarningsTally:
             # messages ("assertion failed: i < self.len()" in binview) over a projection.
             routing.routing_exceptions(routed.lazy()).collect(engine="in-memory")
         )
-        # An amount is kept where it parses and fits its currency (no exception on either).
+        # An amount counts where it parses and fits its currency (no exception on either).
         unfit = found.filter(pl.col("column").is_in(["amount", "currency"])).get_column(
             "row_number"
         )
         fits = ~pl.col(ROW).is_in(unfit.implode())
-        ledger = routed.select(
+        fitting = routed.select(
             ROW,
-            "earning_id",
-            pl.lit(True).alias("in_scope"),
-            routing.routed_plan().alias("plan_id"),
             pl.when(fits).then(pl.col("amount")).alias("amount"),
-            pl.when(fits).then(pl.col("currency")).cast(self.currency).alias("currency"),
+            pl.when(fits).then(pl.col("currency")).alias("currency"),
         )
-        if scoped.height < text.height:
-            # Rows of other months take part in the duplicate check of earning_id only.
-            others = text.join(scoped.select(ROW), on=ROW, how="anti").select(
+        self._found.append(_with_amounts(finish_exceptions(found, Dataset.EARNINGS), fitting))
+        self._input.append(
+            fitting.filter(pl.col("amount").is_not_null())
+            .group_by("currency")
+            .agg(to_money(pl.col("amount").sum()).alias("input"))
+        )
+        to_plans = routed.filter(routing.routed_plan().is_not_null()).select(
+            ROW, "plan_id", "amount", pl.col("currency").cast(self.currency)
+        )
+        self._routed.append(to_plans)
+        self._earned = _merge_earned(self._earned, _earned(to_plans))
+        self._ids.append(
+            text.select(
                 ROW,
                 "earning_id",
-                pl.lit(False).alias("in_scope"),
-                pl.lit(None, pl.String).alias("plan_id"),
-                pl.lit(None, MONEY).alias("amount"),
-                pl.lit(None, self.currency).alias("currency"),
+                pl.col(ROW).is_in(scoped.get_column(ROW).implode()).alias("in_scope")
+                if scoped.height < text.height
+                else pl.lit(True).alias("in_scope"),
             )
-            ledger = pl.concat([ledger, others])
-        self._found.append(_with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger))
-        self._ledger.append(ledger)
+        )
 
     def finish(self) -> CheckedInputs:
         """Settle duplicate earning_ids over the whole file; sum the routed rows per plan."""
-        ledger = (
-            pl.concat(self._ledger, rechunk=False)
-            if self._ledger
-            else pl.DataFrame(
-                schema={
-                    ROW: pl.Int64,
-                    "earning_id": pl.String,
-                    "in_scope": pl.Boolean,
-                    "plan_id": pl.String,
-                    "amount": MONEY,
-                    "currency": self.currency,
-                }
-            )
-        )
+        ids = pl.concat(self._ids, rechunk=False) if self._ids else _empty_ids()
         # Every row sharing an earning_id is set aside, whichever month it belongs to; the
         # rows of month M among them are reported.
         duplicates = integrity.duplicate_keys(
-            ledger.select(ROW, "earning_id"), ("earning_id",), "earning_id"
+            ids.select(ROW, "earning_id"), ("earning_id",), "earning_id"
         )
         set_aside = duplicates.get_column("row_number").implode()
-        reported = ledger.filter(pl.col(ROW).is_in(set_aside) & pl.col("in_scope"))
+        reported = ids.filter(pl.col(ROW).is_in(set_aside) & pl.col("in_scope"))
         duplicates = duplicates.join(
             reported.select(pl.col(ROW).alias("row_number")), on="row_number", how="semi"
         )
-        routing_found = [
-            finish_exceptions(found, Dataset.EARNINGS).filter(
-                ~pl.col("row_number").is_in(set_aside)
-            )
-            for found in self._routing
-        ]
+        taken_back = [routed.filter(pl.col(ROW).is_in(set_aside)) for routed in self._routed]
+        routing_found = [finish_exceptions(found, Dataset.EARNINGS) for found in self._routing]
+        # A set-aside row's amount, as its other rows of exceptions (or its routing) give it.
+        known = pl.concat(
+            [
+                pl.DataFrame(schema={ROW: pl.Int64, "amount": MONEY, "currency": pl.String}),
+                *(
+                    found.filter(pl.col("row_number").is_in(set_aside)).select(
+                        pl.col("row_number").alias(ROW), "amount", "currency"
+                    )
+                    for found in [*self._found, *routing_found]
+                ),
+                *(
+                    routed.select(ROW, "amount", pl.col("currency").cast(pl.String))
+                    for routed in taken_back
+                ),
+            ]
+        ).unique(ROW)
         exceptions = [
             *self._found,
-            _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), reported),
-            *routing_found,
+            _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), known),
+            *(found.filter(~pl.col("row_number").is_in(set_aside)) for found in routing_found),
         ]
-        routed = ledger.lazy().filter(
-            pl.col("plan_id").is_not_null() & ~pl.col(ROW).is_in(set_aside)
-        )
         earnings = Earnings(
             exceptions=pl.concat(
                 [e for e in exceptions if not e.is_empty()] or [empty_exceptions()]
             ),
-            earned=payouts.earned_per_plan(routed).collect(),
-            in_scope=ledger.filter(pl.col("in_scope")).select(
-                "amount", pl.col("currency").cast(pl.String)
-            ),
+            earned=_take_back(self._earned, _earned(pl.concat(taken_back))),
+            in_scope_rows=self.in_scope_rows,
+            input_sums=pl.concat(self._input)
+            .group_by("currency")
+            .agg(to_money(pl.col("input").sum()).alias("input")),
             rows=self.rows,
         )
         references = self.references
         return CheckedInputs(
             references.frames, references.exceptions, references.activity_checked, earnings
         )
+
+
+def _empty_ids() -> pl.DataFrame:
+    return pl.DataFrame(schema={ROW: pl.Int64, "earning_id": pl.String, "in_scope": pl.Boolean})
+
+
+def _earned(routed: pl.DataFrame) -> pl.DataFrame:
+    """`earnings_count` and `earned_amount` per plan of routed rows (`plan_id`, `amount`)."""
+    return payouts.earned_per_plan(routed.lazy()).collect()
+
+
+def _merge_earned(total: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
+    """Two sets of sums per plan, added up."""
+    return (
+        pl.concat([total, more])
+        .group_by("plan_id")
+        .agg(
+            pl.col("earnings_count").sum(),
+            to_money(pl.col("earned_amount").sum()).alias("earned_amount"),
+        )
+    )
+
+
+def _take_back(total: pl.DataFrame, removed: pl.DataFrame) -> pl.DataFrame:
+    """`total` less the rows in `removed`; a plan left with no row has no sum."""
+    if removed.is_empty():
+        return total
+    return (
+        total.join(removed, on="plan_id", how="left", suffix="_removed")
+        .with_columns(
+            (pl.col("earnings_count") - pl.col("earnings_count_removed").fill_null(0)).alias(
+                "earnings_count"
+            ),
+            to_money(
+                pl.col("earned_amount") - pl.col("earned_amount_removed").fill_null(ZERO)
+            ).alias("earned_amount"),
+        )
+        .filter(pl.col("earnings_count") > 0)
+        .select("plan_id", "earnings_count", "earned_amount")
+    )
 
 
 def _with_amounts(exceptions: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
@@ -370,23 +429,20 @@ def plans_with_activity(frames: dict[Dataset, pl.DataFrame]) -> pl.DataFrame:
 
 
 def reconcile(
-    in_scope: pl.DataFrame, payout_rows: pl.DataFrame, exceptions: pl.DataFrame
+    earnings: Earnings, payout_rows: pl.DataFrame, exceptions: pl.DataFrame
 ) -> dict[str, object]:
     """The figures of SPEC 4's reconciliation, and whether each holds.
 
-    `in_scope` holds `amount` and `currency` of every in-scope earnings row, null where the
-    amount does not parse or fit its currency.
     Rows: in-scope = routed to payouts + with exceptions (each row once, however many problems).
     Amounts per currency: in-scope amounts that parse and fit = earned + exception amounts.
     """
     earning_rows = exceptions.filter(pl.col("source") == Dataset.EARNINGS.value)
     exception_rows = earning_rows.unique("row_number")
-    in_scope_rows = in_scope.height
+    in_scope_rows = earnings.in_scope_rows
     routed_rows = int(payout_rows.get_column("earnings_count").sum() or 0)
     rows_hold = in_scope_rows == routed_rows + exception_rows.height
 
-    fitting = in_scope.filter(pl.col("amount").is_not_null())
-    input_sums = fitting.group_by("currency").agg(to_money(pl.col("amount").sum()).alias("input"))
+    input_sums = earnings.input_sums
     earned = payout_rows.group_by("currency").agg(
         to_money(pl.col("earned_amount").sum()).alias("earned")
     )
@@ -465,5 +521,5 @@ def compute_month(
         exceptions=exceptions,
         payments=payouts.payments(payout_frame),
         totals=payouts.totals(payout_frame),
-        reconciliation=reconcile(checked.earnings.in_scope, payout_frame, exceptions),
+        reconciliation=reconcile(checked.earnings, payout_frame, exceptions),
     )
