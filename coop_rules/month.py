@@ -228,10 +228,10 @@ class EarningsTally:
     """The month's earnings, taken one chunk of text at a time (SPEC 3 and 4).
 
     Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed.
-    Kept: the exception rows, the sums per plan and per currency, and two slim tables, the
-    earning_id of every row and the plan and amount of every routed row. Duplicate earning_ids
-    can span chunks: `finish` finds them in the first table and takes their rows back out of
-    the sums with the second.
+    Kept: the exception rows, the sums per plan and per currency, and a slim ledger row per
+    earnings row (row, earning_id, in scope, plan, amount, currency: about 45 bytes).
+    Duplicate earning_ids can span chunks: `finish` finds them in the ledger and takes their
+    rows back out of the sums.
     """
 
     def __init__(self, month: str, settings: RuleSettings, references: References) -> None:
@@ -248,19 +248,20 @@ class EarningsTally:
         self.in_scope_rows = 0
         self._found: list[pl.DataFrame] = []
         self._routing: list[pl.DataFrame] = []
-        self._ids: list[pl.DataFrame] = []
         # Each list starts with an empty frame of its columns: a file may have no rows.
-        self._routed = [
+        self._ledger = [
             pl.DataFrame(
                 schema={
                     ROW: pl.Int64,
-                    "plan_id": pl.String,
+                    "earning_id": pl.String,
+                    "in_scope": pl.Boolean,
+                    routing.PLAN_INDEX: pl.UInt32,
                     "amount": MONEY,
                     "currency": self.currency,
                 }
             )
         ]
-        self._earned = _earned(self._routed[0])
+        self._earned = _earned(pl.DataFrame(schema={"plan_id": pl.String, "amount": MONEY}))
         self._input = [pl.DataFrame(schema={"currency": pl.String, "input": MONEY})]
 
     def add(self, text: pl.DataFrame) -> None:
@@ -287,73 +288,62 @@ class EarningsTally:
             "row_number"
         )
         fits = ~pl.col(ROW).is_in(unfit.implode())
-        fitting = routed.select(
+        ledger = routed.select(
             ROW,
+            "earning_id",
+            pl.lit(True).alias("in_scope"),
+            routing.routed_plan(routing.PLAN_INDEX),
             pl.when(fits).then(pl.col("amount")).alias("amount"),
-            pl.when(fits).then(pl.col("currency")).alias("currency"),
+            pl.when(fits).then(pl.col("currency")).cast(self.currency).alias("currency"),
         )
-        self._found.append(_with_amounts(finish_exceptions(found, Dataset.EARNINGS), fitting))
+        self._found.append(_with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger))
         self._input.append(
-            fitting.filter(pl.col("amount").is_not_null())
-            .group_by("currency")
+            ledger.filter(pl.col("amount").is_not_null())
+            .group_by(pl.col("currency").cast(pl.String))
             .agg(to_money(pl.col("amount").sum()).alias("input"))
         )
-        to_plans = routed.filter(routing.routed_plan().is_not_null()).select(
-            ROW, "plan_id", "amount", pl.col("currency").cast(self.currency)
-        )
-        self._routed.append(to_plans)
+        to_plans = routed.filter(routing.routed_plan().is_not_null()).select("plan_id", "amount")
         self._earned = _merge_earned(self._earned, _earned(to_plans))
-        self._ids.append(
-            text.select(
-                ROW,
-                "earning_id",
-                pl.col(ROW).is_in(scoped.get_column(ROW).implode()).alias("in_scope")
-                if scoped.height < text.height
-                else pl.lit(True).alias("in_scope"),
+        if scoped.height < text.height:
+            # Rows of other months take part in the duplicate check of earning_id only.
+            others = text.join(scoped.select(ROW), on=ROW, how="anti").select(
+                ROW, "earning_id", pl.lit(False).alias("in_scope")
             )
-        )
+            ledger = pl.concat([ledger, others], how="diagonal_relaxed")
+        self._ledger.append(ledger)
 
     def finish(self) -> CheckedInputs:
         """Settle duplicate earning_ids over the whole file; sum the routed rows per plan."""
-        ids = pl.concat(self._ids, rechunk=False) if self._ids else _empty_ids()
+        ledger = pl.concat(self._ledger, rechunk=False)
         # Every row sharing an earning_id is set aside, whichever month it belongs to; the
         # rows of month M among them are reported.
         duplicates = integrity.duplicate_keys(
-            ids.select(ROW, "earning_id"), ("earning_id",), "earning_id"
+            ledger.select(ROW, "earning_id"), ("earning_id",), "earning_id"
         )
-        set_aside = duplicates.get_column("row_number").implode()
-        reported = ids.filter(pl.col(ROW).is_in(set_aside) & pl.col("in_scope"))
+        set_aside = ledger.filter(pl.col(ROW).is_in(duplicates.get_column("row_number").implode()))
+        reported = set_aside.filter(pl.col("in_scope"))
         duplicates = duplicates.join(
             reported.select(pl.col(ROW).alias("row_number")), on="row_number", how="semi"
         )
-        taken_back = [routed.filter(pl.col(ROW).is_in(set_aside)) for routed in self._routed]
-        routing_found = [finish_exceptions(found, Dataset.EARNINGS) for found in self._routing]
-        # A set-aside row's amount, as its other rows of exceptions (or its routing) give it.
-        known = pl.concat(
-            [
-                pl.DataFrame(schema={ROW: pl.Int64, "amount": MONEY, "currency": pl.String}),
-                *(
-                    found.filter(pl.col("row_number").is_in(set_aside)).select(
-                        pl.col("row_number").alias(ROW), "amount", "currency"
-                    )
-                    for found in [*self._found, *routing_found]
-                ),
-                *(
-                    routed.select(ROW, "amount", pl.col("currency").cast(pl.String))
-                    for routed in taken_back
-                ),
-            ]
-        ).unique(ROW)
+        set_aside_rows = set_aside.get_column(ROW).implode()
+        taken_back = set_aside.filter(pl.col(routing.PLAN_INDEX).is_not_null()).join(
+            self.table.plan_keys.select(routing.PLAN_INDEX, "plan_id"), on=routing.PLAN_INDEX
+        )
         exceptions = [
             *self._found,
-            _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), known),
-            *(found.filter(~pl.col("row_number").is_in(set_aside)) for found in routing_found),
+            _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), reported),
+            *(
+                finish_exceptions(found, Dataset.EARNINGS).filter(
+                    ~pl.col("row_number").is_in(set_aside_rows)
+                )
+                for found in self._routing
+            ),
         ]
         earnings = Earnings(
             exceptions=pl.concat(
                 [e for e in exceptions if not e.is_empty()] or [empty_exceptions()]
             ),
-            earned=_take_back(self._earned, _earned(pl.concat(taken_back))),
+            earned=_take_back(self._earned, _earned(taken_back.select("plan_id", "amount"))),
             in_scope_rows=self.in_scope_rows,
             input_sums=pl.concat(self._input)
             .group_by("currency")
@@ -364,10 +354,6 @@ class EarningsTally:
         return CheckedInputs(
             references.frames, references.exceptions, references.activity_checked, earnings
         )
-
-
-def _empty_ids() -> pl.DataFrame:
-    return pl.DataFrame(schema={ROW: pl.Int64, "earning_id": pl.String, "in_scope": pl.Boolean})
 
 
 def _earned(routed: pl.DataFrame) -> pl.DataFrame:

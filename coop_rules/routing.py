@@ -108,6 +108,8 @@ def route_message() -> pl.Expr:
 # four text columns, and every match is then checked column by column, so it stays exact.
 KEY_HASH = "__plan_key_hash"
 PLAN_SIDE = "__plan_"
+# The position of a plan key in the routing table: four bytes that name a plan.
+PLAN_INDEX = "__plan_index"
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,11 @@ class RoutingTable:
 
 def routing_table(programs: pl.DataFrame, plans: pl.DataFrame, first_day: date) -> RoutingTable:
     """The routing table of the month whose first day is `first_day`."""
-    keys = plan_keys(plans).with_columns(pl.struct(PLAN_KEY).hash().alias(KEY_HASH))
+    keys = (
+        plan_keys(plans)
+        .with_row_index(PLAN_INDEX)
+        .with_columns(pl.struct(PLAN_KEY).hash().alias(KEY_HASH))
+    )
     return RoutingTable(
         periods=period_of_month(programs, first_day).select("program", "period"),
         plan_keys=keys,
@@ -158,9 +164,10 @@ def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
     return routed.with_columns(pl.when(pl.col(OK)).then(route_code()).alias(ROUTE))
 
 
-def routed_plan() -> pl.Expr:
-    """The plan a routed row reaches; null for a row with an exception."""
-    return pl.when(pl.col(OK) & pl.col(ROUTE).is_null()).then(pl.col("plan_id"))
+def routed_plan(column: str = "plan_id") -> pl.Expr:
+    """The plan a routed row reaches (its `column`: plan_id or PLAN_INDEX); null for a row
+    with an exception."""
+    return pl.when(pl.col(OK) & pl.col(ROUTE).is_null()).then(pl.col(column))
 
 
 def routing_exceptions(routed: pl.LazyFrame) -> pl.LazyFrame:
