@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 
 import polars as pl
 import pytest
 
-from coop_rules.vocabulary import Code, Dataset
+from coop_rules.integrity import OK
+from coop_rules.month import check_references
+from coop_rules.routing import ROUTE, route_earnings, routing_table
+from coop_rules.vocabulary import ROW, Code, Dataset
 from tests.coop_rules import builders as b
 
 D = Decimal
@@ -186,3 +191,43 @@ def test_every_in_scope_row_ends_in_exactly_one_place() -> None:
             Code.INVALID_VALUE,
         ]
     )
+
+
+def test_joining_on_the_key_hash_routes_as_the_four_text_keys_do() -> None:
+    """Plan keys are joined on one hash of the four columns and then compared column by
+    column; the plain four-column join (used if two plan keys ever share a hash) agrees."""
+    text = b.inputs(
+        plans=[
+            b.plan(),
+            b.plan(plan_id="CP26-0002", mpn_id="5550001"),
+            b.plan(plan_id="CP26-0003", mpn_id="5550001"),
+            b.plan(plan_id="CP26-0004", mpn_id="5550002", currency="EUR"),
+        ],
+        earnings=[
+            b.earning(earning_id="E-1"),
+            b.earning(earning_id="E-2", mpn_id="5550001"),
+            b.earning(earning_id="E-3", mpn_id="5550002"),
+            b.earning(earning_id="E-4", mpn_id="9999999"),
+            b.earning(earning_id="E-5", program="Surface Co-op"),
+            b.earning(earning_id="E-6", fund="Other"),
+        ],
+    )
+    references = check_references(text, b.settings())
+    table = routing_table(
+        references.frames[Dataset.PROGRAMS], references.frames[Dataset.PLANS], date(2026, 4, 1)
+    )
+    assert table.hashed
+    earnings = text[Dataset.EARNINGS]
+    assert earnings is not None
+    chunk = earnings.with_columns(pl.lit(True).alias(OK)).lazy()
+    hashed = route_earnings(chunk, table).collect().sort(ROW)
+    plain = route_earnings(chunk, replace(table, hashed=False)).collect().sort(ROW)
+    assert hashed.equals(plain.select(hashed.columns))
+    assert hashed.get_column(ROUTE).to_list() == [
+        None,
+        Code.DUPLICATE_PLAN.value,
+        Code.CURRENCY_MISMATCH.value,
+        Code.NO_PLAN.value,
+        Code.NO_PROGRAM_PERIOD.value,
+        Code.NO_PLAN.value,
+    ]
