@@ -7,12 +7,22 @@ that file: source, row_number (2), code, column and the raw value.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
+import pandera.polars as pa
 import polars as pl
 import pytest
 
 from coop_rules.vocabulary import Code, Dataset
-from schemas.inputs import INPUTS
+from flows.io import InputFile, read_text
+from schemas.inputs import (
+    INPUTS,
+    empty_exceptions,
+    failure_exceptions,
+    passes,
+    schema_for,
+    validate_text,
+)
 from tests.coop_rules import builders as b
 
 D = Decimal
@@ -341,3 +351,27 @@ def test_other_files_are_reported_in_every_month() -> None:
         ("plans", 2, "INVALID_VALUE", "status", "Pending approval"),
     ]
     assert result.payouts.is_empty()
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+
+@pytest.mark.parametrize("dataset", list(Dataset), ids=lambda d: d.value)
+def test_the_one_pass_screen_flags_every_row_pandera_fails(dataset: Dataset) -> None:
+    """validate_text gives pandera only the rows `passes` flags: over the sample's messy rows,
+    every row pandera fails on the whole frame is flagged, and the exceptions are the same."""
+    spec = INPUTS[dataset]
+    settings = b.settings()
+    text, _ = read_text(InputFile(dataset, SAMPLE / f"{dataset.value}.csv"))
+    schema = schema_for(spec, settings)
+    whole = empty_exceptions()
+    failing: set[int] = set()
+    try:
+        schema.validate(text, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        failing = set(errors.failure_cases.get_column("index").drop_nulls().to_list())
+        whole = failure_exceptions(errors.failure_cases, text, spec, settings)
+    flagged = set((~passes(text, schema)).arg_true().to_list())
+    assert failing <= flagged
+    key = ["row_number", "code", "column"]
+    assert validate_text(text, spec, settings).sort(key).equals(whole.sort(key))
