@@ -115,9 +115,9 @@ def _normalise(frame: pl.DataFrame, columns: tuple[str, ...], first_row: int = 1
         return pl.when(trimmed.str.len_bytes() > 0).then(trimmed).alias(name)
 
     return frame.select(
-        pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW),
         *(clean(name) for name in columns),
-    ).select(*columns, ROW)
+        pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW),
+    )
 
 
 def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
