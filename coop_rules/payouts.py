@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from coop_rules.integrity import OK
 from coop_rules.money import MONEY, ZERO, to_money
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Outcome, Reason
@@ -218,6 +219,17 @@ def payout_rows(
         )
         .select(PAYOUT_COLUMNS)
         .sort("plan_id")
+    )
+
+
+def plans_with_activity(campaigns: pl.DataFrame, activities: pl.DataFrame) -> pl.DataFrame:
+    """5. A plan has an activity when a valid activity belongs to one of its valid campaigns."""
+    valid_campaigns = campaigns.filter(pl.col(OK)).select("campaign_id", "plan_id")
+    valid_activities = activities.filter(pl.col(OK)).select("campaign_id")
+    return (
+        valid_campaigns.join(valid_activities, on="campaign_id", how="semi")
+        .select("plan_id")
+        .unique()
     )
 
 

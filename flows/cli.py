@@ -1,4 +1,4 @@
-"""The `coop-payouts` command line (SPEC section 2): run, backfill, serve, history.
+"""The `coop-payouts` command line (docs/operations.md): run, backfill, serve, history.
 
 Exit codes: 0 published or unchanged; 2 usage error; 3 input rejected; 4 refused; 1 unexpected.
 Every non-zero exit prints one plain sentence on stderr; a traceback only with --debug.
@@ -6,9 +6,11 @@ Every non-zero exit prints one plain sentence on stderr; a traceback only with -
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,8 +30,10 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from coop_rules.calendar import months_between, previous_month  # noqa: E402
+from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
-from flows.monthly import validate_month  # noqa: E402
+from flows.manifest import Manifest, summary_sentences, summary_tables  # noqa: E402
+from flows.run import progress, validate_month  # noqa: E402
 
 app = typer.Typer(
     add_completion=False,
@@ -54,6 +58,12 @@ ReasonOpt = Annotated[
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Publish nothing if any row has an exception (exit 3).")
 ]
+AllowEmptyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty", help="Publish the month even if it has no earnings rows (else exit 3)."
+    ),
+]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 
 
@@ -67,46 +77,60 @@ def _fail(error: BaseException, debug: bool) -> None:
     raise typer.Exit(code)
 
 
-def _progress(enabled: bool) -> tuple[Any, Any]:
+class _StatusLine(logging.Handler):
+    """The run's progress lines, shown on one status line of the terminal."""
+
+    def __init__(self, status: Any) -> None:
+        super().__init__()
+        self.status = status
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.status.update(_plain(record.getMessage()))
+
+
+@contextmanager
+def _progress() -> Iterator[None]:
     """A status line on a terminal; nothing when output goes to a file or a pipe."""
-    if not (enabled and out.is_terminal):
-        return nullcontext(), None
-    status = out.status("starting Prefect")
-    return status, lambda step: status.update(step)
+    if not out.is_terminal:
+        yield
+        return
+    with out.status("starting Prefect") as status:
+        handler = _StatusLine(status)
+        progress.addHandler(handler)
+        try:
+            yield
+        finally:
+            progress.removeHandler(handler)
+
+
+def _plain(text: str) -> Any:
+    """Text from inputs or options, shown as it is: no markup, no terminal escape sequences."""
+    from rich.text import Text
+
+    cleaned = "".join(c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" for c in text)
+    return Text(cleaned)
 
 
 def _summary(summary: dict[str, Any]) -> None:
     """The closing summary: counts and totals per currency, and where the files went."""
-    manifest = summary.get("manifest") or {}
-    out.print(summary["message"], markup=False, highlight=False)
-    if not manifest:
+    out.print(_plain(summary["message"]))
+    if summary["status"] != "published" or not summary["run_dir"]:
         return
-    table = Table(
-        title=f"{summary['month']} paid on {manifest['payment_date']}",
-        box=box.HEAVY_HEAD if out.is_terminal else box.ASCII,
-    )
-    for name in ("currency", "outcome", "plans", "earned", "payable", "unpaid"):
-        table.add_column(name, justify="right" if name not in ("currency", "outcome") else "left")
-    for row in manifest["totals"]:
-        table.add_row(
-            row["currency"],
-            row["outcome"],
-            str(row["plans"]),
-            row["earned_amount"],
-            row["payable_amount"],
-            row["unpaid_amount"],
+    manifest = Manifest.read(Path(summary["run_dir"]) / "manifest.json")
+    for shown in summary_tables(manifest):
+        if not shown.rows:
+            continue
+        table = Table(
+            title=_plain(shown.title), box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
         )
-    out.print(table)
-    rec = manifest["reconciliation"]
-    exceptions = sum(row["rows"] for row in manifest["exceptions_by_code"])
-    out.print(
-        f"earnings rows in scope {rec['in_scope_rows']}: routed {rec['routed_rows']}, "
-        f"with exceptions {rec['exception_rows']}; exceptions in all files {exceptions}; "
-        f"reconciliation {'holds' if rec['holds'] else 'FAILS'}",
-        markup=False,
-        highlight=False,
-    )
-    out.print(f"run folder: {summary['run_dir']}", markup=False, highlight=False)
+        for name in shown.columns:
+            table.add_column(name, justify="right" if name in shown.numeric else "left")
+        for row in shown.rows:
+            table.add_row(*(_plain(value) for value in row))
+        out.print(table)
+    for sentence in summary_sentences(manifest):
+        out.print(_plain(sentence))
+    out.print(_plain(f"run folder: {summary['run_dir']}"))
 
 
 def _run_one(
@@ -116,23 +140,20 @@ def _run_one(
     rules: Path | None,
     reason: str | None,
     strict: bool,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    from flows.orchestration import monthly_payout, set_reporter
+    from flows.orchestration import month_tags, monthly_payout
 
-    status, report = _progress(True)
-    with status:
-        set_reporter(report)
-        try:
-            return monthly_payout(
-                month=month,
-                input_dir=str(input_dir),
-                output_dir=str(output),
-                rules=str(rules) if rules else None,
-                reason=reason,
-                strict=strict,
-            )
-        finally:
-            set_reporter(None)
+    with _progress(), month_tags(month):
+        return monthly_payout(
+            month=month,
+            input_dir=str(input_dir),
+            output_dir=str(output),
+            rules=str(rules) if rules else None,
+            reason=reason,
+            strict=strict,
+            allow_empty=allow_empty,
+        )
 
 
 def _check_input(input_dir: Path) -> None:
@@ -143,18 +164,19 @@ def _check_input(input_dir: Path) -> None:
 @app.command()
 def run(
     month: MonthOpt = None,
-    input_dir: InputOpt = Path("data/sample"),
-    output: OutputOpt = Path("data/output"),
+    input_dir: InputOpt = DEFAULTS.input_dir,
+    output: OutputOpt = DEFAULTS.output_dir,
     rules: RulesOpt = None,
     reason: ReasonOpt = None,
     strict: StrictOpt = False,
+    allow_empty: AllowEmptyOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Publish one earning month's payout, exception and payment files."""
     try:
         chosen = validate_month(month or previous_month(datetime.now(UTC).date()))
         _check_input(input_dir)
-        _summary(_run_one(chosen, input_dir, output, rules, reason, strict))
+        _summary(_run_one(chosen, input_dir, output, rules, reason, strict, allow_empty))
     except typer.Exit:
         raise
     except Exception as error:  # every failure ends as one sentence and an exit code
@@ -165,11 +187,12 @@ def run(
 def backfill(
     from_month: Annotated[str, typer.Option("--from", help="First month YYYY-MM.")],
     to_month: Annotated[str, typer.Option("--to", help="Last month YYYY-MM.")],
-    input_dir: InputOpt = Path("data/sample"),
-    output: OutputOpt = Path("data/output"),
+    input_dir: InputOpt = DEFAULTS.input_dir,
+    output: OutputOpt = DEFAULTS.output_dir,
     rules: RulesOpt = None,
     reason: ReasonOpt = None,
     strict: StrictOpt = False,
+    allow_empty: AllowEmptyOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run the months from --from to --to in order, oldest first, in one process."""
@@ -181,7 +204,7 @@ def backfill(
             raise UsageError(f"--to {to_month} is before --from {from_month}")
         _check_input(input_dir)
         for month in months:
-            _summary(_run_one(month, input_dir, output, rules, reason, strict))
+            _summary(_run_one(month, input_dir, output, rules, reason, strict, allow_empty))
     except typer.Exit:
         raise
     except Exception as error:
@@ -191,7 +214,7 @@ def backfill(
 @app.command()
 def history(
     month: MonthOpt = None,
-    output: OutputOpt = Path("data/output"),
+    output: OutputOpt = DEFAULTS.output_dir,
     debug: DebugOpt = False,
 ) -> None:
     """List the runs in the output folder and which one is published per month."""
@@ -205,7 +228,7 @@ def history(
         folder = OutputFolder(output)
         registry = read_registry(folder)
         table = Table(
-            title=f"runs in {output}", box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
+            title=_plain(f"runs in {output}"), box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
         )
         for name in ("month", "run_id", "published", "started_at", "supersedes", "reason"):
             table.add_column(name)
@@ -213,7 +236,7 @@ def history(
             if month and manifest["earning_month"] != month:
                 continue
             published = registry.get(manifest["earning_month"], {}).get("run_id")
-            table.add_row(
+            cells = (
                 manifest["earning_month"],
                 manifest["run_id"],
                 "yes" if published == manifest["run_id"] else "",
@@ -221,6 +244,7 @@ def history(
                 manifest.get("supersedes") or "",
                 manifest.get("reason") or "",
             )
+            table.add_row(*(_plain(str(cell)) for cell in cells))
         out.print(table)
     except typer.Exit:
         raise
@@ -230,8 +254,8 @@ def history(
 
 @app.command()
 def serve(
-    input_dir: InputOpt = Path("data/sample"),
-    output: OutputOpt = Path("data/output"),
+    input_dir: InputOpt = DEFAULTS.input_dir,
+    output: OutputOpt = DEFAULTS.output_dir,
     debug: DebugOpt = False,
 ) -> None:
     """Serve the monthly deployment (cron 0 6 1 * *, UTC) from this process."""

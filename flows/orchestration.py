@@ -1,31 +1,45 @@
-"""The Prefect flow of the monthly run, its tasks and its artifacts (SPEC section 7).
+"""The Prefect flow of the monthly run: one task per stage, and the run's artifacts
+(docs/operations.md, "Prefect").
 
-Tasks receive paths and settings and return small summaries; none caches (`NO_CACHE`), so a
-corrected file at the same path is read afresh. Retries only where a retry can help: reading the
-input folder from a slow or flaky mount (an OSError), never a validation failure.
+The flow calls `flows.run.run_month`, the same sequence the tests call, with every stage made a
+task: the UI shows read, validate, route, decide, propose-payments and publish as task runs with
+their state and duration. Tasks receive the run and the small summaries of earlier stages
+(frames go through the run's work folder, never through Prefect); none caches (`NO_CACHE`), so
+a corrected file at the same path is read afresh. Only stage read retries, and only on an
+OSError (a slow or flaky mount), never on bad data.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from coop_rules.calendar import previous_month
-from flows import io
-from flows.monthly import Report, RunOptions, RunOutcome, run_month
+from flows.defaults import DEFAULTS
+from flows.manifest import markdown, summary_sentences, summary_tables
+from flows.run import RunOptions, RunOutcome, progress, run_month
+from flows.stages import decide, propose, publish, read, route, validate
 
 SUMMARY_KEY = "coop-payouts-summary"
 TOP_PAYOUTS_KEY = "coop-payouts-top-payouts"
 DEPLOYMENT_NAME = "monthly"
 FLOW_NAME = "coop-payouts-month"
 CRON = "0 6 1 * *"
+TAGS = ("coop-payouts",)
+
+T = TypeVar("T")
 
 
 def retry_on_os_error(task_: Any, task_run: Any, state: Any) -> bool:
@@ -33,76 +47,77 @@ def retry_on_os_error(task_: Any, task_run: Any, state: Any) -> bool:
     return isinstance(state.data, OSError) and not isinstance(state.data, FileNotFoundError)
 
 
-@task(
-    name="check-input-folder",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_on_os_error,
-)
-def check_input_folder(input_dir: str) -> list[str]:
-    """The input files the run will read (file-level problems stop the run here)."""
-    return sorted(file.name for file in io.find_inputs(Path(input_dir)).values())
+class _ToRunLogger(logging.Handler):
+    """Progress lines of a stage, into the task run's log in the Prefect UI."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        get_run_logger().info(record.getMessage())
 
 
-@task(name="run-month", cache_policy=NO_CACHE, persist_result=False)
-def run_month_task(options: RunOptions, report: Report | None = None) -> RunOutcome:
-    """Read, check, compute, stage and publish one month (see flows.monthly.run_month)."""
-    return run_month(options, report or (lambda _: None))
+def _logged(stage: Callable[..., T]) -> Callable[..., T]:
+    @wraps(stage)
+    def run_stage(*args: Any, **kwargs: Any) -> T:
+        handler = _ToRunLogger()
+        progress.addHandler(handler)
+        try:
+            return stage(*args, **kwargs)
+        finally:
+            progress.removeHandler(handler)
+
+    return run_stage
+
+
+def _stage_task(stage: Callable[..., T], name: str, **options: Any) -> Any:
+    return task(name=name, cache_policy=NO_CACHE, persist_result=False, **options)(_logged(stage))
+
+
+STAGE_TASKS: dict[Callable[..., Any], Any] = {
+    read.read_inputs: _stage_task(
+        read.read_inputs,
+        "read",
+        retries=2,
+        retry_delay_seconds=2,
+        retry_condition_fn=retry_on_os_error,
+    ),
+    validate.validate_inputs: _stage_task(validate.validate_inputs, "validate"),
+    route.route_earnings: _stage_task(route.route_earnings, "route"),
+    decide.decide_payouts: _stage_task(decide.decide_payouts, "decide"),
+    propose.propose_payments: _stage_task(propose.propose_payments, "propose-payments"),
+    publish.publish_month: _stage_task(publish.publish_month, "publish"),
+}
+
+
+def as_task(stage: Callable[..., T]) -> Callable[..., T]:
+    """The Prefect task of a stage."""
+    return STAGE_TASKS[stage]
 
 
 def summary_markdown(outcome: RunOutcome) -> str:
-    """The markdown artifact: totals, exceptions by code, reconciliation, where files went."""
-    manifest = outcome.manifest
+    """The markdown artifact: totals, exceptions by code, the batch, what changed."""
     lines = [f"# coop-payouts {outcome.month}: {outcome.status}", "", outcome.message, ""]
-    if not manifest:
+    manifest = outcome.manifest
+    if manifest is None:
         return "\n".join(lines)
-    lines += [
-        f"Payment date: **{manifest['payment_date']}**. Run folder: `{outcome.run_dir}`.",
-        "",
-        "## Totals per currency and outcome",
-        "",
-        "| currency | outcome | plans | earned | payable | unpaid |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
-    ]
-    for row in manifest["totals"]:
-        lines.append(
-            f"| {row['currency']} | {row['outcome']} | {row['plans']} | {row['earned_amount']} "
-            f"| {row['payable_amount']} | {row['unpaid_amount']} |"
-        )
-    lines += ["", "## Exceptions by code", "", "| source | code | rows |", "| --- | --- | ---: |"]
-    for row in manifest["exceptions_by_code"]:
-        lines.append(f"| {row['source']} | {row['code']} | {row['rows']} |")
-    rec = manifest["reconciliation"]
-    lines += [
-        "",
-        "## Reconciliation",
-        "",
-        f"In-scope earnings rows {rec['in_scope_rows']} = routed {rec['routed_rows']} "
-        f"+ with exceptions {rec['exception_rows']}: "
-        f"**{'holds' if rec['rows_hold'] else 'FAILS'}**",
-        "",
-        "| currency | input amount | earned | in exceptions | holds |",
-        "| --- | ---: | ---: | ---: | --- |",
-    ]
-    for row in rec["per_currency"]:
-        lines.append(
-            f"| {row['currency']} | {row['input_amount']} | {row['earned_amount']} "
-            f"| {row['exception_amount']} | {row['holds']} |"
-        )
+    lines += [f"Payment date: **{manifest.payment_date}**. Run folder: `{outcome.run_dir}`.", ""]
+    for table in summary_tables(manifest):
+        lines += [*markdown(table), ""]
+    lines += [f"- {sentence}" for sentence in summary_sentences(manifest)]
+    lines += [f"- {note}" for note in outcome.notes]
     return "\n".join(lines)
 
 
-def top_payouts(outcome: RunOutcome, limit: int = 10) -> list[dict[str, str]]:
-    """The largest payable amounts of the run, as text (decimals are not JSON)."""
+def top_payouts(outcome: RunOutcome, per_currency: int = 5) -> list[dict[str, str]]:
+    """The largest payable amounts of the run in each currency, as text (decimals are not
+    JSON; one list across currencies would let yen crowd out the rest)."""
     if outcome.run_dir is None:
         return []
     frame = (
         pl.read_parquet(outcome.run_dir / "payouts.parquet")
-        .sort("payable_amount", "plan_id", descending=[True, False])
-        .head(limit)
-        .select("plan_id", "mpn_id", "currency", "payable_amount", "outcome", "reason")
+        .filter(pl.col("payable_amount") > 0)
+        .sort("currency", "payable_amount", "plan_id", descending=[False, True, False])
+        .group_by("currency", maintain_order=True)
+        .head(per_currency)
+        .select("currency", "plan_id", "mpn_id", "payable_amount", "outcome", "reason")
     )
     return [
         {key: "" if value is None else str(value) for key, value in row.items()}
@@ -110,14 +125,21 @@ def top_payouts(outcome: RunOutcome, limit: int = 10) -> list[dict[str, str]]:
     ]
 
 
-@flow(name=FLOW_NAME, log_prints=False, persist_result=False)
+def flow_run_name() -> str:
+    """coop-payouts-YYYY-MM: the month in every flow run's name."""
+    month = flow_run.parameters.get("month") or previous_month(datetime.now(UTC).date())
+    return f"coop-payouts-{month}"
+
+
+@flow(name=FLOW_NAME, flow_run_name=flow_run_name, log_prints=False, persist_result=False)
 def monthly_payout(
     month: str | None = None,
-    input_dir: str = "data/sample",
-    output_dir: str = "data/output",
+    input_dir: str = str(DEFAULTS.input_dir),
+    output_dir: str = str(DEFAULTS.output_dir),
     rules: str | None = None,
     reason: str | None = None,
     strict: bool = False,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
     """Publish the payout, exception and payment files of one earning month (default: the
     previous calendar month, as the scheduled run on the 1st wants)."""
@@ -128,27 +150,38 @@ def monthly_payout(
         rules_path=Path(rules) if rules else None,
         reason=reason,
         strict=strict,
+        allow_empty=allow_empty,
     )
-    check_input_folder(input_dir)
-    outcome = run_month_task(options, _REPORTER.get("report"))
+    outcome = run_month(options, as_task)
+    publish_artifacts(outcome)
+    return outcome_summary(outcome)
+
+
+def publish_artifacts(outcome: RunOutcome) -> None:
+    """The summary and the top payouts of a published month (an unchanged rerun keeps the
+    month's artifacts as they are and only logs a line)."""
+    if outcome.status != "published":
+        get_run_logger().info(outcome.message)
+        return
     create_markdown_artifact(
         summary_markdown(outcome), key=SUMMARY_KEY, description=f"coop-payouts {outcome.month}"
     )
     rows = top_payouts(outcome)
     if rows:
         create_table_artifact(rows, key=TOP_PAYOUTS_KEY, description=f"top payouts {outcome.month}")
+
+
+def outcome_summary(outcome: RunOutcome) -> dict[str, Any]:
+    """The flow's return value: JSON-able."""
     summary = asdict(outcome)
     summary["run_dir"] = str(outcome.run_dir) if outcome.run_dir else None
     return summary
 
 
-# The CLI's progress display, handed to the task in-process (not a flow parameter).
-_REPORTER: dict[str, Report] = {}
+@contextmanager
+def month_tags(month: str) -> Iterator[None]:
+    """Tags of the flow runs started inside: the project and the month."""
+    from prefect import tags
 
-
-def set_reporter(report: Report | None) -> None:
-    """Let the CLI show the steps of the run it started."""
-    if report is None:
-        _REPORTER.pop("report", None)
-    else:
-        _REPORTER["report"] = report
+    with tags(*TAGS, f"month-{month}"):
+        yield

@@ -1,4 +1,4 @@
-"""The monthly deployment (SPEC section 7): cron 0 6 1 * * UTC, the previous month by default.
+"""The monthly deployment (docs/operations.md): cron 0 6 1 * * UTC, the previous month by default.
 
 `prefect.yaml` describes the same deployment for `prefect deploy`; a test keeps them in step.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from prefect.schedules import Cron
 
+from flows.defaults import DEFAULTS
 from flows.orchestration import CRON, DEPLOYMENT_NAME, monthly_payout
 
 
@@ -15,7 +16,9 @@ def deployment_parameters(input_dir: str, output_dir: str) -> dict[str, object]:
     return {"month": None, "input_dir": input_dir, "output_dir": output_dir}
 
 
-def serve_monthly(input_dir: str = "data/sample", output_dir: str = "data/output") -> None:
+def serve_monthly(
+    input_dir: str = str(DEFAULTS.input_dir), output_dir: str = str(DEFAULTS.output_dir)
+) -> None:
     """Serve the deployment from this process until it is stopped (needs a Prefect server)."""
     monthly_payout.serve(
         name=DEPLOYMENT_NAME,

@@ -97,14 +97,22 @@ class Payments(pa.DataFrameModel):
 
 
 class Changes(pa.DataFrameModel):
-    """Per plan, what a rerun changed against the run it replaced (SPEC 6)."""
+    """Per plan whose earned, payable or outcome changed, what a rerun changed against the run
+    it replaced (docs/reruns.md)."""
 
+    earning_month: str = Field(nullable=False)
+    previous_run_id: str = Field(nullable=False)
+    run_id: str = Field(nullable=False)
     plan_id: str = Field(nullable=False, unique=True)
+    currency: str = Field(nullable=False)
+    previous_earned_amount: Money = Field(nullable=True)
+    new_earned_amount: Money = Field(nullable=True)
+    earned_difference: Money = Field(nullable=False)
     previous_payable_amount: Money = Field(nullable=True)
     new_payable_amount: Money = Field(nullable=True)
+    payable_difference: Money = Field(nullable=False)
     previous_outcome: str = Field(nullable=True)
     new_outcome: str = Field(nullable=True)
-    difference: Money = Field(nullable=False)
 
     class Config:
         strict = True

@@ -2,8 +2,8 @@
 
 Text frames for programs, plans, limits, earnings (and sometimes campaigns and activities) are
 drawn with good and bad values mixed in: impossible dates, overlapping periods, repeated keys,
-unknown currencies, amounts that are not plain decimals or do not fit. `check_inputs` and
-`compute_month` run on them directly, and each property is checked against a plain-Python
+unknown currencies, amounts that are not plain decimals or do not fit. the stages validate,
+route and decide run on them directly, and each property is checked against a plain-Python
 reading of the SPEC, not against the code's own figures.
 
 Budget: the "ci" profile of tests/hypothesis_profiles.py; HYPOTHESIS_PROFILE=long for 2000.
@@ -27,10 +27,12 @@ from hypothesis import strategies as st
 import tests.hypothesis_profiles  # noqa: F401  (registers and loads the profiles)
 from coop_rules.integrity import OK
 from coop_rules.money import MONEY
-from coop_rules.month import MonthResult, check_inputs, compute_month
+from coop_rules.payouts import payments
 from coop_rules.settings import RuleSettings, parse_rules
 from coop_rules.vocabulary import ROW, Code, Dataset, Outcome
+from pipeline.decide import MonthResult
 from schemas.inputs import INPUTS
+from tests.pipeline.compose import compute_month
 
 MONTH = "2026-04"
 FIRST_DAY = date(2026, 4, 1)
@@ -277,9 +279,10 @@ def month_inputs(draw: st.DrawFn) -> MonthInputs:
 
 
 def compute(inputs: MonthInputs) -> tuple[MonthResult, dict[Dataset, pl.DataFrame]]:
-    checked = check_inputs(inputs.text, MONTH, inputs.settings)
-    result = compute_month(checked, MONTH, inputs.settings, RUN_ID, inputs.paid_before)
-    return result, checked.frames
+    result, references = compute_month(
+        inputs.text, MONTH, inputs.settings, RUN_ID, inputs.paid_before
+    )
+    return result, references.frames
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,7 +482,7 @@ def test_recomputing_the_same_inputs_gives_identical_frames(inputs: MonthInputs)
     second, _ = compute(inputs)
     assert first.payouts.equals(second.payouts)
     assert first.exceptions.equals(second.exceptions)
-    assert first.payments.equals(second.payments)
+    assert payments(first.payouts).equals(payments(second.payouts))
     assert first.totals.equals(second.totals)
     assert first.reconciliation == second.reconciliation
 
@@ -492,9 +495,10 @@ def test_earnings_in_chunks_give_the_same_month(inputs: MonthInputs, chunk_rows:
     earnings = inputs.text[Dataset.EARNINGS]
     assert earnings is not None
     chunks = [earnings.slice(start, chunk_rows) for start in range(0, earnings.height, chunk_rows)]
-    checked = check_inputs(inputs.text, MONTH, inputs.settings, chunks)
-    chunked = compute_month(checked, MONTH, inputs.settings, RUN_ID, inputs.paid_before)
+    chunked, _ = compute_month(
+        inputs.text, MONTH, inputs.settings, RUN_ID, inputs.paid_before, chunks
+    )
     assert chunked.payouts.equals(whole.payouts)
     assert chunked.exceptions.equals(whole.exceptions)
-    assert chunked.payments.equals(whole.payments)
+    assert payments(chunked.payouts).equals(payments(whole.payouts))
     assert chunked.reconciliation == whole.reconciliation

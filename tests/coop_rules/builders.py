@@ -15,10 +15,11 @@ from typing import Any
 import polars as pl
 
 from coop_rules.money import MONEY
-from coop_rules.month import MonthResult, check_inputs, compute_month
 from coop_rules.settings import RuleSettings, parse_rules
 from coop_rules.vocabulary import ROW, Dataset
+from pipeline.decide import MonthResult
 from schemas.inputs import INPUTS
+from tests.pipeline.compose import compute_month
 
 Row = dict[str, str | None]
 
@@ -183,10 +184,11 @@ def run(
     paid_before: dict[str, str] | None = None,
     **datasets: Any,
 ) -> MonthResult:
-    """check_inputs + compute_month over the given rows (see `inputs`)."""
+    """The stages validate, route and decide over the given rows (see `inputs`)."""
     rules = rules or settings()
-    checked = check_inputs(inputs(**datasets), month, rules)
-    return compute_month(checked, month, rules, RUN_ID, paid_before_frame(paid_before))
+    return compute_month(inputs(**datasets), month, rules, RUN_ID, paid_before_frame(paid_before))[
+        0
+    ]
 
 
 def payout(result: MonthResult, plan_id: str = PLAN_ID) -> dict[str, Any]:

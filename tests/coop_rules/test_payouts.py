@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from coop_rules import payouts
 from coop_rules.money import MONEY
+from coop_rules.payouts import payments
 from coop_rules.vocabulary import Outcome, Reason
 from tests.coop_rules import builders as b
 
@@ -434,7 +435,7 @@ def test_seed_examples_are_paid_on_may_15(basis: str) -> None:
         D("5000.00"),
         Reason.CAPPED.value,
     )
-    assert result.payments.select("mpn_id", "payment_date", "amount").rows() == [
+    assert payments(result.payouts).select("mpn_id", "payment_date", "amount").rows() == [
         ("1093384", date(2026, 5, 15), D("10000.00")),
         ("4412907", date(2026, 5, 15), D("5000.00")),
     ]
@@ -522,7 +523,7 @@ def test_payment_date(month: str, overrides: dict, expected: date) -> None:
         earnings=[b.earning(earning_month=month)],
     )
     assert result.payouts.get_column("payment_date").to_list() == [expected]
-    assert result.payments.get_column("payment_date").to_list() == [expected]
+    assert payments(result.payouts).get_column("payment_date").to_list() == [expected]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,11 +552,11 @@ def test_payments_per_partner_and_currency() -> None:
         b.earning(earning_id="E6", mpn_id="8100456", amount="70.00"),
     ]
     result = b.run(plans=plans, limits=limits, earnings=earnings)
-    assert result.payments.rows() == [
+    assert payments(result.payouts).rows() == [
         ("4412907", "GBP", date(2026, 5, 15), D("300.00"), 1),
         ("4412907", "USD", date(2026, 5, 15), D("3000.75"), 2),
     ]
-    assert result.payments.schema["amount"] == MONEY
+    assert payments(result.payouts).schema["amount"] == MONEY
 
 
 # ---------------------------------------------------------------------------------------------

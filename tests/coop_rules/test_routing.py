@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from coop_rules.integrity import OK
-from coop_rules.month import check_references
 from coop_rules.routing import ROUTE, route_earnings, routing_table
 from coop_rules.vocabulary import ROW, Code, Dataset
+from pipeline.validate import check_references
 from tests.coop_rules import builders as b
 
 D = Decimal

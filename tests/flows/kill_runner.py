@@ -5,13 +5,14 @@ Usage: python kill_runner.py STAGE INPUT OUTPUT REASON. Prints PAUSED when it re
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 
-from flows import io, monthly, publish
-from flows.monthly import RunOptions, run_month
+from flows import io, publish
+from flows.run import RunOptions, progress, run_month
 
 
 def pause() -> None:
@@ -22,11 +23,15 @@ def pause() -> None:
 def main() -> None:
     stage, input_dir, output_dir, reason = sys.argv[1:5]
 
-    def report(step: str) -> None:
-        if stage == "reading" and step.startswith("earnings.csv: "):
-            pause()
-        if stage == "computing" and step == "applying the rules":
-            pause()
+    class PauseAt(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            step = record.getMessage()
+            if stage == "reading" and step.startswith("earnings.csv: "):
+                pause()
+            if stage == "computing" and step == "applying the rules":
+                pause()
+
+    progress.addHandler(PauseAt())
 
     if stage == "writing":
         real_write = io.write_parquet_atomic
@@ -36,7 +41,7 @@ def main() -> None:
             pause()
             return digest
 
-        monthly.io.write_parquet_atomic = write_then_pause  # type: ignore[assignment]
+        io.write_parquet_atomic = write_then_pause  # type: ignore[assignment]
 
     if stage == "publishing":
         real_replace = os.replace
@@ -51,8 +56,7 @@ def main() -> None:
     run_month(
         RunOptions(
             month="2026-04", input_dir=Path(input_dir), output_dir=Path(output_dir), reason=reason
-        ),
-        report,
+        )
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from coop_rules.vocabulary import Dataset
-from flows.monthly import RunOptions, RunOutcome, run_month
+from flows.run import RunOptions, RunOutcome, run_month
 from schemas.inputs import INPUTS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -116,7 +116,7 @@ class Published:
 
     @property
     def reconciliation(self) -> dict:
-        return self.outcome.manifest["reconciliation"]
+        return self.outcome.manifest.reconciliation
 
     def exceptions_of(self, source: str) -> pl.DataFrame:
         return self.exceptions.filter(pl.col("source") == source).sort(
@@ -124,9 +124,13 @@ class Published:
         )
 
 
-def run(input_dir: Path, output_dir: Path, month: str = MONTH) -> Published:
+def run(
+    input_dir: Path, output_dir: Path, month: str = MONTH, allow_empty: bool = False
+) -> Published:
     """Run one month with the shipped rules, without Prefect, and read what it published."""
-    outcome = run_month(RunOptions(month=month, input_dir=input_dir, output_dir=output_dir))
+    outcome = run_month(
+        RunOptions(month=month, input_dir=input_dir, output_dir=output_dir, allow_empty=allow_empty)
+    )
     assert outcome.status == "published"
     assert outcome.run_dir is not None
     return Published(

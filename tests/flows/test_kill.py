@@ -1,6 +1,6 @@
 """SIGKILL at any moment leaves the published data as it was, and the next run succeeds (SPEC 6).
 
-A real run (flows.monthly.run_month in a child process) is stopped while reading, computing,
+A real run (flows.run.run_month in a child process) is stopped while reading, computing,
 writing its run folder and publishing, then killed; the published bytes are compared.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.monthly import RunOptions, run_month
 from flows.publish import OutputFolder, read_registry, run_lock
+from flows.run import RunOptions, run_month
 from tests.flows.corrections import correct_earning
 
 HERE = Path(__file__).resolve().parent

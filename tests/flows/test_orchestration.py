@@ -62,9 +62,9 @@ def test_flow_run_completes_with_both_artifacts(
     artifacts = _artifacts(state.state_details.flow_run_id)
     assert set(artifacts) == {SUMMARY_KEY, TOP_PAYOUTS_KEY}
     markdown = artifacts[SUMMARY_KEY].data
-    assert "Totals per currency and outcome" in markdown
-    assert "Exceptions by code" in markdown
-    assert "Reconciliation" in markdown
+    assert "## 2026-04 paid on 2026-05-15" in markdown
+    assert "## exceptions by code" in markdown
+    assert "reconciliation holds" in markdown
     assert "| USD | PAY |" in markdown
     table = artifacts[TOP_PAYOUTS_KEY].data
     assert "payable_amount" in table

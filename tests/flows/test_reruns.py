@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 from flows.errors import Refused
-from flows.monthly import RunOptions, run_month
 from flows.publish import OutputFolder, read_registry, run_lock
+from flows.run import RunOptions, run_month
 from tests.flows.corrections import correct_earning
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -64,18 +64,20 @@ def test_changed_rerun_with_reason_supersedes_and_lists_changes(
     manifest = json.loads((second.run_dir / "manifest.json").read_text())
     assert manifest["supersedes"] == first.run_id
     assert manifest["reason"] == "earnings corrected by the partner team"
+    # Only the plans that changed, with both runs, the month and every difference.
     changes = pl.read_parquet(second.run_dir / "changes.parquet")
-    changed = changes.filter(pl.col("difference") != 0)
-    assert changed.get_column("plan_id").to_list() == ["CP26-0001"]
-    assert changed.row(0, named=True)["previous_outcome"] == "PAY"
-    assert set(changes.columns) == {
-        "plan_id",
-        "previous_payable_amount",
-        "new_payable_amount",
-        "previous_outcome",
-        "new_outcome",
-        "difference",
-    }
+    assert changes.get_column("plan_id").to_list() == ["CP26-0001"]
+    row = changes.row(0, named=True)
+    assert row["previous_outcome"] == "PAY"
+    assert (row["earning_month"], row["previous_run_id"], row["run_id"]) == (
+        "2026-04",
+        first.run_id,
+        second.run_id,
+    )
+    assert row["payable_difference"] == row["new_payable_amount"] - row["previous_payable_amount"]
+    assert row["earned_difference"] == row["new_earned_amount"] - row["previous_earned_amount"]
+    assert manifest["changes"]["plans"] == 1
+    assert "changed against run" in second.message
     # The first run stays in runs/, untouched; the published month is the new run's.
     assert (first.run_dir / "manifest.json").is_file()
     published = pl.scan_parquet(out / "payouts").collect()
@@ -91,14 +93,14 @@ def test_replacing_an_earlier_month_names_the_later_months(inputs: Path, tmp_pat
     feb_id = frame.filter(pl.col("earning_month") == "2026-02").row(0, named=True)["earning_id"]
     frame.filter(pl.col("earning_id") != feb_id).write_csv(path)
     rerun = _run(inputs, out, "2026-02", reason="a February earning was booked twice")
-    assert rerun.manifest["later_months_to_rerun"] == ["2026-03", "2026-04"]
+    assert rerun.manifest.later_months_to_rerun == ["2026-03", "2026-04"]
     assert "2026-03, 2026-04" in rerun.message
     # The earnings file changed, so March needs a reason too (as backfill passes it on).
     with pytest.raises(Refused):
         _run(inputs, out, "2026-03")
     march = _run(inputs, out, "2026-03", reason="February corrected")
     assert march.status == "published"
-    assert march.manifest["paid_before_basis"] == {"2026-02": rerun.run_id}
+    assert march.manifest.paid_before_basis == {"2026-02": rerun.run_id}
 
 
 def test_a_republished_earlier_month_alone_needs_no_reason(inputs: Path, tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ def test_a_republished_earlier_month_alone_needs_no_reason(inputs: Path, tmp_pat
     )
     april = _run(inputs, out, "2026-04")
     assert april.status == "published"
-    assert "paid_before basis" in april.manifest["reason"]
+    assert april.manifest.reason == "an earlier month changed"
 
 
 def test_a_second_run_is_refused_while_the_lock_is_held(inputs: Path, tmp_path: Path) -> None:

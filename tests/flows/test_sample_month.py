@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from flows.monthly import RunOptions, RunOutcome, run_month
+from flows.run import RunOptions, RunOutcome, run_month
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parents[1] / "data" / "sample"
@@ -204,7 +204,7 @@ def test_april_payments_csv_matches_cases(april: tuple[RunOutcome, Path]) -> Non
 
 def test_april_reconciliation_matches_cases(april: tuple[RunOutcome, Path]) -> None:
     outcome, _ = april
-    recon = outcome.manifest["reconciliation"]
+    recon = outcome.manifest.reconciliation
     assert recon["holds"]
     assert (recon["in_scope_rows"], recon["routed_rows"], recon["exception_rows"]) == (85, 63, 22)
     figures = {
@@ -225,7 +225,7 @@ def test_april_reconciliation_matches_cases(april: tuple[RunOutcome, Path]) -> N
         for w in want
     }
     per_currency = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for total in outcome.manifest["totals"]:
+    for total in outcome.manifest.totals:
         per_currency[total["currency"]][0] += Decimal(total["payable_amount"])
         per_currency[total["currency"]][1] += Decimal(total["unpaid_amount"])
     assert {c: tuple(v) for c, v in per_currency.items()} == {
@@ -298,9 +298,9 @@ def test_backfill_payments_and_earlier_exceptions(backfill) -> None:
             for w in expected("expected_backfill_exceptions.csv")
             if w["earning_month"] == month
         ]
-        assert outcomes[month].manifest["reconciliation"]["holds"]
+        assert outcomes[month].manifest.reconciliation["holds"]
     manifest = outcomes["2026-04"].manifest
-    assert manifest["paid_before_basis"] == {
+    assert manifest.paid_before_basis == {
         "2026-02": outcomes["2026-02"].run_id,
         "2026-03": outcomes["2026-03"].run_id,
     }

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from coop_rules.money import MONEY
+from coop_rules.payouts import payments
 from schemas.outputs import Exceptions, Payments, Payouts
 from tests.coop_rules import builders as b
 
@@ -44,7 +45,7 @@ def exceptions_of(result: b.MonthResult) -> pl.DataFrame:
 def test_a_valid_month_passes(month: b.MonthResult) -> None:
     Payouts.validate(month.payouts)
     Exceptions.validate(exceptions_of(month))
-    Payments.validate(month.payments)
+    Payments.validate(payments(month.payouts))
 
 
 def _on_plan(plan_id: str, **columns: pl.Expr) -> Callable[[pl.DataFrame], pl.DataFrame]:
@@ -150,5 +151,5 @@ def test_payments_model_rejects(
     month: b.MonthResult, spoil: Callable[[pl.DataFrame], pl.DataFrame], named: str
 ) -> None:
     with pytest.raises(SCHEMA_ERRORS) as raised:
-        Payments.validate(spoil(month.payments), lazy=True)
+        Payments.validate(spoil(payments(month.payouts)), lazy=True)
     assert named in str(raised.value)

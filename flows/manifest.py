@@ -1,0 +1,166 @@
+"""The manifest of a run (`runs/<run_id>/manifest.json`, docs/reruns.md): what it read, what it
+wrote, its totals and its reconciliation; and the one rendering of it that both the CLI summary
+and the Prefect artifact show."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+
+def code_version() -> str:
+    """The installed version of coop-payouts."""
+    try:
+        return version("coop-payouts")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One input file as the run read it."""
+
+    path: str
+    sha256: str
+    rows: int
+    extra_columns: list[str]
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One file of the run folder."""
+
+    sha256: str
+    rows: int
+
+
+@dataclass
+class Manifest:
+    """Everything `manifest.json` holds. Amounts are text: JSON has no exact decimal."""
+
+    run_id: str
+    earning_month: str
+    payment_date: str
+    started_at: str
+    finished_at: str
+    reason: str | None
+    supersedes: str | None
+    later_months_to_rerun: list[str]
+    inputs: dict[str, InputRecord]
+    in_scope_earnings_rows: int
+    rules: dict[str, Any]
+    paid_before_basis: dict[str, str]
+    digest: str
+    input_digest: str
+    outputs: dict[str, OutputRecord]
+    totals: list[dict[str, Any]]
+    exceptions_by_code: list[dict[str, Any]]
+    reconciliation: dict[str, Any]
+    changes: dict[str, Any] | None = None
+    payments: dict[str, Any] = field(default_factory=dict)
+    code_version: str = field(default_factory=code_version)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2).encode("utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """A manifest from its file; keys a newer version added are left out."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["inputs"] = {k: InputRecord(**v) for k, v in data.get("inputs", {}).items()}
+        values["outputs"] = {k: OutputRecord(**v) for k, v in data.get("outputs", {}).items()}
+        values.setdefault("input_digest", "")
+        return cls(**values)
+
+    @property
+    def exception_count(self) -> int:
+        return sum(row["rows"] for row in self.exceptions_by_code)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table to show: a title, column names, rows of text; right-aligned numeric columns."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    numeric: tuple[str, ...] = ()
+
+
+def summary_tables(manifest: Manifest) -> list[Table]:
+    """The tables of a run's summary: totals per currency and outcome, exceptions by code."""
+    totals = Table(
+        f"{manifest.earning_month} paid on {manifest.payment_date}",
+        ("currency", "outcome", "plans", "earned", "payable", "unpaid"),
+        [
+            (
+                row["currency"],
+                row["outcome"],
+                str(row["plans"]),
+                row["earned_amount"],
+                row["payable_amount"],
+                row["unpaid_amount"],
+            )
+            for row in manifest.totals
+        ],
+        numeric=("plans", "earned", "payable", "unpaid"),
+    )
+    exceptions = Table(
+        "exceptions by code",
+        ("source", "code", "rows"),
+        [(row["source"], row["code"], str(row["rows"])) for row in manifest.exceptions_by_code],
+        numeric=("rows",),
+    )
+    tables = [totals, exceptions]
+    batch = manifest.payments.get("totals") or []
+    if batch:
+        tables.append(
+            Table(
+                f"payment batch of {manifest.payment_date}",
+                ("currency", "status", "accounts", "owed", "order", "forfeit", "carried"),
+                [
+                    (
+                        row["currency"],
+                        row["status"],
+                        str(row["accounts"]),
+                        row["owed"],
+                        row["order_amount"],
+                        row["forfeit_amount"],
+                        row["carried_amount"],
+                    )
+                    for row in batch
+                ],
+                numeric=("accounts", "owed", "order", "forfeit", "carried"),
+            )
+        )
+    return tables
+
+
+def summary_sentences(manifest: Manifest) -> list[str]:
+    """The lines under the tables: the reconciliation, and notes on the payment batch."""
+    rec = manifest.reconciliation
+    lines = [
+        f"earnings rows in scope {rec['in_scope_rows']}: routed {rec['routed_rows']}, "
+        f"with exceptions {rec['exception_rows']}; exceptions in all files "
+        f"{manifest.exception_count}; reconciliation {'holds' if rec['holds'] else 'FAILS'}"
+    ]
+    lines.extend(manifest.payments.get("notes", []))
+    return lines
+
+
+def markdown(table: Table) -> list[str]:
+    """A table as Markdown lines."""
+    align = " | ".join("---:" if c in table.numeric else "---" for c in table.columns)
+    lines = [f"## {table.title}", "", f"| {' | '.join(table.columns)} |", f"| {align} |"]
+    lines += [f"| {' | '.join(_cell(v) for v in row)} |" for row in table.rows]
+    return lines
+
+
+def _cell(text: str) -> str:
+    """Text from inputs shown as plain text in a Markdown cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,164 @@
+"""Stage "decide": each plan's payout row (`pipeline/decide.py`, docs/payouts.md), gated by
+--strict and by the reconciliation, validated against the output schemas and written into the
+staged run folder with the rerun's changes (docs/reruns.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from coop_rules.money import MONEY
+from coop_rules.reruns import change_totals, changes
+from flows import io
+from flows.errors import InputRejected, ReconciliationFailed
+from flows.manifest import OutputRecord
+from flows.publish import DATASETS, OutputFolder
+from flows.run import MonthRun, progress, sums_fit
+from flows.stages import route, validate
+from flows.stages.read import ReadInputs
+from pipeline.decide import MonthResult, decide
+from schemas.outputs import Changes, Exceptions, Payouts
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What the staged run holds so far, as the manifest records it."""
+
+    outputs: dict[str, OutputRecord]
+    totals: list[dict[str, Any]]
+    exceptions_by_code: list[dict[str, Any]]
+    reconciliation: dict[str, Any]
+    changes: dict[str, Any] | None
+
+
+def month_part(run: MonthRun, dataset: str) -> Path:
+    """The staged month file of a published dataset, next to the staged run."""
+    return run.folder.staging / f"{run.run_id}-{dataset}.parquet"
+
+
+def paid_before(folder: OutputFolder, basis: dict[str, str]) -> pl.DataFrame:
+    """`paid_before_amount` per plan: payable of the published earlier months of the period."""
+    parts = [folder.published_file("payouts", m) for m in basis]
+    parts = [p for p in parts if p.exists()]
+    if not parts:
+        return pl.DataFrame(schema={"plan_id": pl.String, "paid_before_amount": MONEY})
+    return (
+        pl.scan_parquet(parts)
+        .group_by("plan_id")
+        .agg(pl.col("payable_amount").sum().cast(MONEY).alias("paid_before_amount"))
+        .collect()
+    )
+
+
+def money_text(frame: pl.DataFrame) -> list[dict]:
+    """Rows of a frame for JSON: decimals and dates as text."""
+    return [
+        {
+            key: value if value is None or isinstance(value, int | str | bool) else str(value)
+            for key, value in row.items()
+        }
+        for row in frame.iter_rows(named=True)
+    ]
+
+
+def decide_payouts(
+    run: MonthRun, inputs: ReadInputs, validated: validate.Validated, routed: route.Routed
+) -> Decided:
+    """Decide every plan's payout and stage the run's payouts, exceptions and changes."""
+    progress.info("applying the rules")
+    with sums_fit(run.month):
+        result = decide(
+            validate.load(run, validated),
+            route.load(run, routed),
+            run.month,
+            run.rules.settings,
+            run.run_id,
+            paid_before(run.folder, validated.paid_before_basis),
+        )
+    exceptions = result.exceptions.select(
+        pl.lit(run.run_id).alias("run_id"), pl.lit(run.month).alias("earning_month"), pl.all()
+    )
+    by_code = exceptions.group_by("source", "code").len("rows").sort("source", "code")
+    gate(run, result, exceptions, by_code)
+    progress.info("validating outputs")
+    Payouts.validate(result.payouts)
+    Exceptions.validate(exceptions)
+    run.staged.mkdir(parents=True)
+    files = {"payouts.parquet": result.payouts, "exceptions.parquet": exceptions}
+    change_summary = None
+    previous = inputs.published
+    if previous:
+        changed = changes(
+            pl.read_parquet(run.folder.run_dir(previous["run_id"]) / "payouts.parquet"),
+            result.payouts,
+            previous["run_id"],
+            run.run_id,
+            run.month,
+        )
+        Changes.validate(changed)
+        files["changes.parquet"] = changed
+        change_summary = summarise_changes(changed, previous["run_id"])
+    outputs = {
+        name: OutputRecord(io.write_parquet_atomic(frame, run.staged / name), frame.height)
+        for name, frame in files.items()
+    }
+    # The month's files of the published datasets: hive partitions hold no partition column.
+    for dataset in DATASETS:
+        io.write_parquet_atomic(
+            files[f"{dataset}.parquet"].drop("earning_month"), month_part(run, dataset)
+        )
+    return Decided(
+        outputs=outputs,
+        totals=money_text(result.totals),
+        exceptions_by_code=money_text(by_code),
+        reconciliation=result.reconciliation,
+        changes=change_summary,
+    )
+
+
+def gate(
+    run: MonthRun, result: MonthResult, exceptions: pl.DataFrame, by_code: pl.DataFrame
+) -> None:
+    """Stop before anything is written: --strict with row exceptions, or figures that do not
+    reconcile."""
+    if run.options.strict and exceptions.height:
+        counts = ", ".join(f"{row['code']} {row['rows']}" for row in by_code.iter_rows(named=True))
+        first = exceptions.row(0, named=True)
+        raise InputRejected(
+            f"--strict: {exceptions.height} row exception(s) ({counts}); the first: "
+            f"{first['source']} row {first['row_number']}, column {first['column']}: "
+            f"{first['message']}"
+        )
+    if not result.reconciliation["holds"]:
+        raise ReconciliationFailed(
+            f"reconciliation of {run.month} does not hold "
+            f"({json.dumps(result.reconciliation)}); nothing was published"
+        )
+
+
+def summarise_changes(changed: pl.DataFrame, previous_run_id: str) -> dict[str, Any]:
+    """What a rerun changed, in figures and in one sentence."""
+    totals = money_text(change_totals(changed))
+    if totals:
+        parts = "; ".join(
+            f"{row['currency']}: {row['plans']} plan(s), earned "
+            f"{_signed(row['earned_difference'])}, payable {_signed(row['payable_difference'])}"
+            for row in totals
+        )
+        sentence = f"changed against run {previous_run_id}: {parts}"
+    else:
+        sentence = f"no plan changed against run {previous_run_id}"
+    return {
+        "previous_run_id": previous_run_id,
+        "plans": changed.height,
+        "per_currency": totals,
+        "summary": sentence,
+    }
+
+
+def _signed(text: str) -> str:
+    return text if text.startswith("-") else f"+{text}"

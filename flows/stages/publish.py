@@ -1,0 +1,109 @@
+"""Stage "publish": the manifest, then the staged run made the published month in one atomic
+step (`flows/publish.py`, docs/reruns.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from coop_rules.calendar import payment_date
+from flows import io
+from flows.manifest import InputRecord, Manifest
+from flows.publish import DATASETS, publish, read_registry
+from flows.run import MonthRun, RunOutcome, progress
+from flows.stages.decide import Decided, month_part
+from flows.stages.propose import Proposed
+from flows.stages.read import ReadInputs
+from flows.stages.route import Routed
+from flows.stages.validate import Validated
+
+# The reason a rerun records when only an earlier month of its period was (re)published.
+EARLIER_MONTH_CHANGED = "an earlier month changed"
+
+
+def later_months(run: MonthRun, validated: Validated) -> list[str]:
+    """Published months after M in M's period: their paid_before rested on what M was."""
+    if validated.period is None:
+        return []
+    last = validated.period[1]
+    return [m for m in sorted(read_registry(run.folder)) if run.month < m <= last]
+
+
+def build_manifest(
+    run: MonthRun,
+    inputs: ReadInputs,
+    validated: Validated,
+    routed: Routed,
+    decided: Decided,
+    proposed: Proposed,
+) -> Manifest:
+    published = inputs.published
+    reason = inputs.reason
+    if published and not reason:
+        reason = EARLIER_MONTH_CHANGED
+    rows = {**validated.rows, "earnings": routed.rows}
+    return Manifest(
+        run_id=run.run_id,
+        earning_month=run.month,
+        payment_date=payment_date(run.month, run.rules.settings.payment_day).isoformat(),
+        started_at=run.started_at,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        reason=reason,
+        supersedes=published["run_id"] if published else None,
+        later_months_to_rerun=later_months(run, validated),
+        inputs={
+            dataset.value: InputRecord(
+                path=str(file.path),
+                sha256=inputs.sha256[dataset.value],
+                rows=rows.get(dataset.value, 0),
+                extra_columns=inputs.extra_columns.get(dataset.value, []),
+            )
+            for dataset, file in sorted(inputs.files.items())
+        },
+        in_scope_earnings_rows=routed.in_scope_rows,
+        rules={
+            "path": str(run.rules.path),
+            "sha256": run.rules.sha256,
+            "settings": run.rules.settings.model_dump(mode="json"),
+        },
+        paid_before_basis=validated.paid_before_basis,
+        digest=validated.digest,
+        input_digest=inputs.input_digest,
+        outputs={**decided.outputs, **proposed.outputs},
+        totals=decided.totals,
+        exceptions_by_code=decided.exceptions_by_code,
+        reconciliation=decided.reconciliation,
+        changes=decided.changes,
+        payments=proposed.payments,
+    )
+
+
+def publish_month(
+    run: MonthRun,
+    inputs: ReadInputs,
+    validated: Validated,
+    routed: Routed,
+    decided: Decided,
+    proposed: Proposed,
+) -> RunOutcome:
+    """Write the manifest and publish the staged run as the month."""
+    manifest = build_manifest(run, inputs, validated, routed, decided, proposed)
+    io.write_bytes_atomic(manifest.to_json(), run.staged / "manifest.json")
+    progress.info("publishing")
+    parts = {dataset: month_part(run, dataset) for dataset in DATASETS}
+    run_dir = publish(
+        run.folder,
+        run.month,
+        run.run_id,
+        run.staged,
+        parts,
+        {"run_id": run.run_id, "digest": validated.digest, "input_digest": inputs.input_digest},
+    )
+    message = f"{run.month} published by run {run.run_id}"
+    if manifest.changes:
+        message += f"; {manifest.changes['summary']}"
+    if manifest.later_months_to_rerun:
+        message += (
+            "; later published months of the period rest on what this run replaced: "
+            f"{', '.join(manifest.later_months_to_rerun)} (rerun them with backfill)"
+        )
+    return RunOutcome("published", run.month, run.run_id, run_dir, manifest, message)

@@ -1,0 +1,59 @@
+"""Stage "read": find the month's input files, check their headers and fingerprint their bytes
+(docs/inputs.md, "Files"), and refuse a changed rerun without --reason (docs/reruns.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from coop_rules.vocabulary import Dataset
+from flows import io
+from flows.errors import Refused
+from flows.publish import read_registry
+from flows.run import MonthRun, progress
+
+
+@dataclass(frozen=True)
+class ReadInputs:
+    """The input files of a run, their sha256 and extra columns, and the published run of the
+    month (if any) with whether the inputs or rules changed since it."""
+
+    files: dict[Dataset, io.InputFile]
+    sha256: dict[str, str]
+    extra_columns: dict[str, list[str]]
+    input_digest: str
+    published: dict | None
+    reason: str | None
+
+
+def input_digest(shas: dict[str, str], rules_sha: str) -> str:
+    """One digest of the input files and the rules file."""
+    text = json.dumps({"inputs": shas, "rules": rules_sha}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(files: dict[Dataset, io.InputFile]) -> dict[str, str]:
+    """sha256 of each input file, two at a time (hashing releases the GIL)."""
+    ordered = sorted(files.items())
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digests = list(pool.map(lambda item: io.sha256(item[1].path), ordered))
+    return {dataset.value: digest for (dataset, _), digest in zip(ordered, digests, strict=True)}
+
+
+def read_inputs(run: MonthRun) -> ReadInputs:
+    """Find and fingerprint the inputs; refuse a rerun of changed inputs without --reason."""
+    files = io.find_inputs(run.options.input_dir)
+    extras = {dataset.value: io.input_columns(file) for dataset, file in sorted(files.items())}
+    progress.info("fingerprinting inputs")
+    shas = fingerprint(files)
+    digest = input_digest(shas, run.rules.sha256)
+    published = read_registry(run.folder).get(run.month)
+    reason = run.options.reason
+    if published and published.get("input_digest") != digest and not reason:
+        raise Refused(
+            f"--reason: {run.month} was published by run {published['run_id']} from other "
+            "inputs or rules; rerun with --reason TEXT to replace it"
+        )
+    return ReadInputs(files, shas, extras, digest, published, reason)

@@ -1,0 +1,74 @@
+"""Stage "route": stream the earnings file through `pipeline/route.py` a chunk at a time, so
+every in-scope row ends in a plan's sum or in an exception (docs/payouts.md, "Routing"); refuse a
+month that has no earnings rows at all unless --allow-empty (docs/reruns.md, "Safety")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coop_rules.integrity import OK, PLAN_KEY
+from coop_rules.vocabulary import Dataset
+from flows import io
+from flows.errors import InputRejected
+from flows.run import MonthRun, progress, sums_fit
+from flows.stages import work
+from flows.stages.read import ReadInputs
+from pipeline.route import Earnings, EarningsTally
+
+ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Counts of the earnings file: every row, the in-scope rows, the rows of M itself."""
+
+    rows: int
+    in_scope_rows: int
+    month_rows: int
+    exceptions: int
+
+
+def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
+    """Check, route and sum the month's earnings; keep the sums and exceptions for decide."""
+    file = inputs.files[Dataset.EARNINGS]
+    tally = EarningsTally(
+        run.month,
+        run.rules.settings,
+        work.get(run, Dataset.PROGRAMS.value, ROUTING_COLUMNS),
+        work.get(run, Dataset.PLANS.value, [*PLAN_KEY, "plan_id", "currency", OK]),
+    )
+    rows = 0
+    with sums_fit(run.month):
+        for chunk in io.text_chunks(file, run.options.chunk_rows):
+            tally.add(chunk)
+            rows += chunk.height
+            progress.info(f"{file.name}: {rows:,} rows checked and routed")
+        earnings = tally.finish()
+    if earnings.month_rows == 0 and not run.options.allow_empty:
+        raise InputRejected(
+            f"{file.name} holds no earnings rows of {run.month}; nothing was published "
+            "(the month's earnings may not have arrived yet; --allow-empty publishes an empty "
+            "month on purpose)"
+        )
+    keep(run, earnings)
+    return Routed(
+        earnings.rows, earnings.in_scope_rows, earnings.month_rows, earnings.exceptions.height
+    )
+
+
+def keep(run: MonthRun, earnings: Earnings) -> None:
+    work.put(run, "earned", earnings.earned)
+    work.put(run, "earnings_exceptions", earnings.exceptions)
+    work.put(run, "input_sums", earnings.input_sums)
+
+
+def load(run: MonthRun, routed: Routed) -> Earnings:
+    """The sums and exceptions stage route kept."""
+    return Earnings(
+        exceptions=work.get(run, "earnings_exceptions"),
+        earned=work.get(run, "earned"),
+        in_scope_rows=routed.in_scope_rows,
+        month_rows=routed.month_rows,
+        input_sums=work.get(run, "input_sums"),
+        rows=routed.rows,
+    )

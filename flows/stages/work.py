@@ -1,0 +1,19 @@
+"""The work folder of a run: frames handed from one stage to the next as Parquet files, so a
+Prefect task passes a path, never a frame (it would be pickled and hashed)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flows.run import MonthRun
+
+
+def put(run: MonthRun, name: str, frame: pl.DataFrame) -> None:
+    """Keep `frame` for a later stage of this run."""
+    run.work.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(run.work / f"{name}.parquet", compression="lz4", statistics=False)
+
+
+def get(run: MonthRun, name: str, columns: list[str] | None = None) -> pl.DataFrame:
+    """A frame an earlier stage of this run kept."""
+    return pl.read_parquet(run.work / f"{name}.parquet", columns=columns)

@@ -1,0 +1,179 @@
+"""Stage "validate": the reference datasets checked row by row (docs/inputs.md).
+
+Programs, plans, limits, campaigns and activities arrive as text (`flows/stages/validate.py`
+reads them); each is checked against its pandera model (`schemas/inputs.py`), its keys and its
+references, in dependency order, and parsed to typed columns. Every row keeps an `OK` flag:
+false once any check has failed, so the row takes no further part. The earnings are not checked
+here but row by row as they are routed (`pipeline/route.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from coop_rules import integrity
+from coop_rules.integrity import OK, PLAN_KEY
+from coop_rules.settings import RuleSettings
+from coop_rules.vocabulary import ROW, Code, Dataset
+from schemas.inputs import (
+    INPUTS,
+    empty_exceptions,
+    finish_exceptions,
+    parse_text,
+    validate_text,
+)
+
+Text = dict[Dataset, pl.DataFrame | None]
+
+
+@dataclass(frozen=True)
+class References:
+    """The checked datasets other than earnings: typed frames with `OK` per row, and their
+    exception rows."""
+
+    frames: dict[Dataset, pl.DataFrame]
+    exceptions: pl.DataFrame
+    activity_checked: bool
+
+
+def mark(frame: pl.DataFrame, exceptions: pl.DataFrame) -> pl.DataFrame:
+    """Set `OK` to false on the rows named by `exceptions`."""
+    bad = exceptions.get_column("row_number").unique()
+    return frame.with_columns((pl.col(OK) & ~pl.col(ROW).is_in(bad.implode())).alias(OK))
+
+
+class _Found:
+    """The exception rows found so far, across datasets."""
+
+    def __init__(self) -> None:
+        self.rows: list[pl.DataFrame] = []
+
+    def add(self, dataset: Dataset, frame: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
+        """Record `found` (rows of `dataset`) and mark them on `frame`."""
+        found = finish_exceptions(found, dataset)
+        self.rows.append(found)
+        return mark(frame, found)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.concat([e for e in self.rows if not e.is_empty()] or [empty_exceptions()])
+
+
+def _empty_text(dataset: Dataset) -> pl.DataFrame:
+    return pl.DataFrame(schema={**{c: pl.String for c in INPUTS[dataset].columns}, ROW: pl.Int64})
+
+
+def check_form(
+    dataset: Dataset, text: pl.DataFrame, settings: RuleSettings, found: _Found
+) -> pl.DataFrame:
+    """The schema and unique-key checks of one dataset; returns it typed, with `OK`."""
+    spec = INPUTS[dataset]
+    frame = text.with_columns(pl.lit(True).alias(OK))
+    frame = found.add(dataset, frame, validate_text(text, spec, settings))
+    for keys in spec.unique_keys:
+        frame = found.add(dataset, frame, integrity.duplicate_keys(text, keys, spec.record_key))
+    return parse_text(frame, spec)
+
+
+def check_programs(text: pl.DataFrame, settings: RuleSettings, found: _Found) -> pl.DataFrame:
+    """Programs: form, unique (program, period), and periods that make sense."""
+    programs = check_form(Dataset.PROGRAMS, text, settings, found)
+    return found.add(Dataset.PROGRAMS, programs, integrity.program_dates(programs))
+
+
+def check_plans(
+    text: pl.DataFrame, programs: pl.DataFrame, settings: RuleSettings, found: _Found
+) -> pl.DataFrame:
+    """Plans: form, unique plan_id and plan key, a known program period, consistent dates."""
+    plans = check_form(Dataset.PLANS, text, settings, found)
+    plans = found.add(
+        Dataset.PLANS,
+        plans,
+        integrity.duplicate_keys(plans, PLAN_KEY, "plan_id", Code.DUPLICATE_PLAN),
+    )
+    plans = found.add(
+        Dataset.PLANS,
+        plans,
+        integrity.unknown_references(plans, programs, ["program", "period"], "plan_id", "programs"),
+    )
+    return found.add(Dataset.PLANS, plans, integrity.plan_dates(plans, settings))
+
+
+def check_limits(
+    text: pl.DataFrame, plans: pl.DataFrame, settings: RuleSettings, found: _Found
+) -> pl.DataFrame:
+    """Limits: form, unique (plan_id, effective_month), a valid plan, decimals of its currency."""
+    limits = check_form(Dataset.PLAN_LIMITS, text, settings, found)
+    limits = found.add(
+        Dataset.PLAN_LIMITS,
+        limits,
+        integrity.unknown_references(limits, plans, ["plan_id"], "plan_id", "plans"),
+    )
+    # The decimals of a limit are checked against its plan's currency on the text: a cast
+    # would have truncated them.
+    limit_text = text.join(limits.select(ROW, OK), on=ROW, how="left")
+    return found.add(
+        Dataset.PLAN_LIMITS, limits, integrity.limit_currency(limit_text, plans, settings)
+    )
+
+
+def check_child(
+    dataset: Dataset,
+    text: pl.DataFrame | None,
+    parent: pl.DataFrame,
+    on: list[str],
+    parent_name: str,
+    settings: RuleSettings,
+    found: _Found,
+) -> pl.DataFrame:
+    """Campaigns or activities: form, unique id, and a valid parent row."""
+    frame = check_form(dataset, text if text is not None else _empty_text(dataset), settings, found)
+    return found.add(
+        dataset,
+        frame,
+        integrity.unknown_references(frame, parent, on, INPUTS[dataset].record_key, parent_name),
+    )
+
+
+def check_references(text: Text, settings: RuleSettings) -> References:
+    """Validate programs, plans, limits, campaigns and activities, in that order."""
+    found = _Found()
+    programs_text, plans_text, limits_text = (
+        text[Dataset.PROGRAMS],
+        text[Dataset.PLANS],
+        text[Dataset.PLAN_LIMITS],
+    )
+    assert programs_text is not None and plans_text is not None and limits_text is not None
+    programs = check_programs(programs_text, settings, found)
+    plans = check_plans(plans_text, programs, settings, found)
+    limits = check_limits(limits_text, plans, settings, found)
+    campaigns = check_child(
+        Dataset.CAMPAIGNS,
+        text.get(Dataset.CAMPAIGNS),
+        plans,
+        ["plan_id"],
+        "plans",
+        settings,
+        found,
+    )
+    activities = check_child(
+        Dataset.ACTIVITIES,
+        text.get(Dataset.ACTIVITIES),
+        campaigns,
+        ["campaign_id"],
+        "campaigns",
+        settings,
+        found,
+    )
+    activity_checked = (
+        text.get(Dataset.CAMPAIGNS) is not None or text.get(Dataset.ACTIVITIES) is not None
+    )
+    frames = {
+        Dataset.PROGRAMS: programs,
+        Dataset.PLANS: plans,
+        Dataset.PLAN_LIMITS: limits,
+        Dataset.CAMPAIGNS: campaigns,
+        Dataset.ACTIVITIES: activities,
+    }
+    return References(frames, found.frame(), activity_checked)

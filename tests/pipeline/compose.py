@@ -1,0 +1,33 @@
+"""The pure stages of one month strung together, as the flow's stages call them one by one:
+validate -> route (every chunk) -> decide. For the tests of rules over in-memory frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+from coop_rules.settings import RuleSettings
+from coop_rules.vocabulary import Dataset
+from pipeline.decide import MonthResult, decide
+from pipeline.route import EarningsTally
+from pipeline.validate import References, check_references
+
+
+def compute_month(
+    text: dict[Dataset, pl.DataFrame | None],
+    month: str,
+    settings: RuleSettings,
+    run_id: str,
+    paid_before: pl.DataFrame,
+    chunks: Iterable[pl.DataFrame] | None = None,
+) -> tuple[MonthResult, References]:
+    """The month's result from text frames; the earnings whole, or as `chunks` in file order."""
+    references = check_references(text, settings)
+    tally = EarningsTally(
+        month, settings, references.frames[Dataset.PROGRAMS], references.frames[Dataset.PLANS]
+    )
+    earnings = text[Dataset.EARNINGS]
+    for chunk in chunks if chunks is not None else [earnings]:
+        tally.add(chunk)
+    return decide(references, tally.finish(), month, settings, run_id, paid_before), references
