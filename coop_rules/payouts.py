@@ -131,7 +131,8 @@ def earned_per_plan(routed: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def apply_cap(settings: RuleSettings) -> list[pl.Expr]:
-    """payable = min(max(earned, 0), room); unpaid = earned - payable; CAPPED or NEGATIVE_NET.
+    """payable = min(max(earned, 0), room) for PAY rows, else 0 (`payable_amount` only: the
+    unpaid amount and the reason follow from it, see `cap_reason`).
 
     cumulative: room = max(0, limit - paid_before); monthly: room = limit.
     """

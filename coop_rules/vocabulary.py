@@ -1,6 +1,7 @@
 """The one vocabulary of coop-payouts: outcomes, reasons, exception codes and dataset names.
 
-Every module imports these; no code, outcome or column name is spelled anywhere else.
+Every module imports these codes, outcomes and dataset names rather than spelling them; column
+names are declared by the schemas (`schemas/`) and the rule modules that build them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Messy CSV feeds (SPEC section 3): every record is read and numbered as a person counts
 records, or the whole file is rejected with a sentence naming it (exit 3, nothing published).
 
-Decisions pinned here (docs/bad-input.md lists them):
+Decisions pinned here (docs/inputs.md lists them):
 - surrounding whitespace of every value is trimmed, quoted or not: ' 100.00 ' reads as 100.00;
 - an empty line at the end of a file is not a record (nor a last line of spaces or commas);
 - an empty line in the middle is a record with every value empty: polars keeps it, so it is

@@ -2,7 +2,7 @@
 a code and a sentence, never a crash and never a changed value; typed Parquet reads to the same
 values as CSV text.
 
-Decisions pinned here (docs/bad-input.md lists them):
+Decisions pinned here (docs/inputs.md lists them):
 - `-0`, `+5`, `.5` and `5.` are plain decimal text (an optional sign, digits, an optional point
   and fraction): they read as 0.00, 5.00, 0.50 and 5.00;
 - CSV text is judged as written: `12.340` (USD) and `1500.0` (JPY) have more decimals than the
