@@ -117,6 +117,15 @@ def activity(**overrides: str | None) -> Row:
     } | overrides
 
 
+def payment_profile(**overrides: str | None) -> Row:
+    """An enrolled payment profile of the default partner."""
+    return {
+        "mpn_id": MPN,
+        "profile_status": "Enrolled",
+        "action_required_since": None,
+    } | overrides
+
+
 def text_frame(dataset: Dataset, rows: list[Row]) -> pl.DataFrame:
     """A frame as `flows.io.read_text` gives it: every column text, plus `__row` from 1."""
     columns = INPUTS[dataset].columns
