@@ -170,7 +170,10 @@ def settings(**overrides: Any) -> RuleSettings:
     base = parse_rules(_DEFAULT_RULES)
     if not overrides:
         return base
-    return RuleSettings.model_validate(base.model_dump() | overrides)
+    data = base.model_dump()
+    if "currencies" in overrides and "minimum_payment" not in overrides:
+        del data["minimum_payment"]  # as in a rules file: the shipped minimums of its currencies
+    return RuleSettings.model_validate(data | overrides)
 
 
 def paid_before_frame(paid_before: dict[str, str] | None) -> pl.DataFrame:
