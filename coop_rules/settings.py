@@ -35,6 +35,8 @@ DEFAULT_RULES_NAME = "rules.toml"
 
 # Amounts are stored as Decimal(18, 2): at most 16 digits before the point.
 MAX_INTEGER_DIGITS = 16
+# A century: day counts beyond it are a typo, and far beyond it overflow date arithmetic.
+MAX_DAYS = 36_500
 
 SHIPPED_CURRENCIES: dict[str, int] = {
     **dict.fromkeys(
@@ -86,14 +88,14 @@ class RuleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     payment_day: StrictInt = Field(15, ge=1, le=28)
-    resubmission_grace_days: StrictInt = Field(90, ge=0)
+    resubmission_grace_days: StrictInt = Field(90, ge=0, le=MAX_DAYS)
     cap_basis: Literal["cumulative", "monthly"] = "cumulative"
     statuses: Statuses = SHIPPED_STATUSES
     currencies: dict[StrictStr, StrictInt] = Field(default_factory=lambda: dict(SHIPPED_CURRENCIES))
     minimum_payment: dict[StrictStr, Decimal] = Field(
         default_factory=lambda: dict(SHIPPED_MINIMUM_PAYMENT)
     )
-    hold_days: StrictInt = Field(180, ge=0)
+    hold_days: StrictInt = Field(180, ge=0, le=MAX_DAYS)
 
     @model_validator(mode="before")
     @classmethod
