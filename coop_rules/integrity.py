@@ -14,7 +14,7 @@ import polars as pl
 
 from coop_rules.money import fraction_digits
 from coop_rules.settings import RuleSettings
-from coop_rules.vocabulary import ROW, Code
+from coop_rules.vocabulary import ROW, Code, ProfileStatus
 
 OK = "__ok"
 PLAN_KEY = ("mpn_id", "fund", "program", "period")
@@ -204,6 +204,27 @@ def plan_dates(plans: pl.DataFrame, settings: RuleSettings) -> pl.DataFrame:
                 ),
             ),
         ]
+    )
+
+
+def profile_dates(profiles: pl.DataFrame) -> pl.DataFrame:
+    """`MISSING_VALUE`: a payment profile whose status is Action required but that has no
+    `action_required_since`, the day its hold (and forfeit) is counted from."""
+    valid = profiles.filter(pl.col(OK))
+    undated = valid.filter(
+        (pl.col("profile_status") == ProfileStatus.ACTION_REQUIRED.value)
+        & pl.col("action_required_since").is_null()
+    )
+    return exception_rows(
+        undated,
+        "mpn_id",
+        Code.MISSING_VALUE,
+        "action_required_since",
+        pl.format(
+            "action_required_since is empty but profile_status '{}' needs the day action "
+            "was first required",
+            pl.col("profile_status"),
+        ),
     )
 
 

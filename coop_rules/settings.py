@@ -1,13 +1,55 @@
-"""Rule settings (SPEC section 4), parsed from the text of a rules TOML file."""
+"""Rule settings, parsed from the text of a rules TOML file (docs/payouts.md, docs/payments.md).
+
+A rules file of the same form as the shipped `rules.toml` replaces it for a run. A setting the
+file leaves out gets its shipped value: the defaults below are the shipped file's values (a test
+holds them equal). Tables are replaced whole, never merged key by key, so that a file can drop
+a currency or a status: a file that gives `[statuses]` gives its sets, a file that gives
+`[currencies]` gives the whole currency table, and a file that gives `[minimum_payment]` gives
+every minimum (a currency it does not list has minimum 0). A file that gives `[currencies]` but
+no `[minimum_payment]` keeps the shipped minimums of the currencies it lists.
+
+Every setting is typed strictly: `payment_day = true` or `"15"` is an error naming the setting,
+not 1 or 15. Amounts are TOML numbers read exactly (`200.10` is Decimal('200.10'), never a
+binary float); a TOML integer amount is the exact Decimal of the integer.
+"""
 
 from __future__ import annotations
 
 import tomllib
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_RULES_NAME = "rules.toml"
+
+# Amounts are stored as Decimal(18, 2): at most 16 digits before the point.
+MAX_INTEGER_DIGITS = 16
+# A century: day counts beyond it are a typo, and far beyond it overflow date arithmetic.
+MAX_DAYS = 36_500
+
+SHIPPED_CURRENCIES: dict[str, int] = {
+    **dict.fromkeys(
+        ("USD", "EUR", "GBP", "CAD", "AUD", "NZD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK"), 2
+    ),
+    **dict.fromkeys(("BRL", "MXN", "INR", "SGD", "HKD", "CNY", "ZAR"), 2),
+    "JPY": 0,
+    "KRW": 0,
+}
+SHIPPED_MINIMUM_PAYMENT: dict[str, Decimal] = {
+    **dict.fromkeys(("USD", "EUR", "GBP", "CAD", "AUD"), Decimal(200)),
+    "JPY": Decimal(30000),
+}
 
 
 class Statuses(BaseModel):
@@ -15,10 +57,10 @@ class Statuses(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    approved: tuple[str, ...]
-    held: tuple[str, ...]
-    rejected: tuple[str, ...]
-    unsubmitted: tuple[str, ...] = ("Editing",)
+    approved: tuple[StrictStr, ...]
+    held: tuple[StrictStr, ...]
+    rejected: tuple[StrictStr, ...]
+    unsubmitted: tuple[StrictStr, ...] = ("Editing",)
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -32,16 +74,38 @@ class Statuses(BaseModel):
         return self
 
 
+SHIPPED_STATUSES = Statuses(
+    approved=("Approved",),
+    held=("Submitted", "Under review", "Action required", "Editing"),
+    rejected=("Rejected",),
+)
+
+
 class RuleSettings(BaseModel):
-    """Everything a run's rules depend on besides the input data."""
+    """Everything a run's rules depend on besides the input data; defaults are the shipped
+    values."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    payment_day: int = Field(ge=1, le=28)
-    resubmission_grace_days: int = Field(ge=0)
-    cap_basis: Literal["cumulative", "monthly"]
-    statuses: Statuses
-    currencies: dict[str, int]
+    payment_day: StrictInt = Field(15, ge=1, le=28)
+    resubmission_grace_days: StrictInt = Field(90, ge=0, le=MAX_DAYS)
+    cap_basis: Literal["cumulative", "monthly"] = "cumulative"
+    statuses: Statuses = SHIPPED_STATUSES
+    currencies: dict[StrictStr, StrictInt] = Field(default_factory=lambda: dict(SHIPPED_CURRENCIES))
+    minimum_payment: dict[StrictStr, Decimal] = Field(
+        default_factory=lambda: dict(SHIPPED_MINIMUM_PAYMENT)
+    )
+    hold_days: StrictInt = Field(180, ge=0, le=MAX_DAYS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shipped_minimums_of_the_listed_currencies(cls, data: Any) -> Any:
+        # A file with its own currency table keeps the shipped minimums of its currencies only.
+        if isinstance(data, dict) and "currencies" in data and "minimum_payment" not in data:
+            listed = data["currencies"] if isinstance(data["currencies"], dict) else {}
+            shipped = SHIPPED_MINIMUM_PAYMENT.items()
+            return data | {"minimum_payment": {c: v for c, v in shipped if c in listed}}
+        return data
 
     @field_validator("currencies")
     @classmethod
@@ -56,15 +120,59 @@ class RuleSettings(BaseModel):
                 )
         return value
 
+    @field_validator("minimum_payment", mode="before")
+    @classmethod
+    def _amounts_are_numbers(cls, value: Any) -> Any:
+        # Strict: a TOML number (read as Decimal, or int) only; never a bool or text.
+        if not isinstance(value, dict):
+            return value
+        exact = {}
+        for code, amount in value.items():
+            if isinstance(amount, bool) or not isinstance(amount, int | Decimal):
+                raise ValueError(f"{code} = {amount!r} is not a number")
+            exact[code] = Decimal(amount) if isinstance(amount, int) else amount
+        return exact
+
+    @field_validator("minimum_payment")
+    @classmethod
+    def _minimums_fit_their_currency(
+        cls, value: dict[str, Decimal], info: ValidationInfo
+    ) -> dict[str, Decimal]:
+        currencies = info.data.get("currencies")
+        if currencies is None:  # the currency table failed; that error is reported
+            return value
+        for code, amount in value.items():
+            if code not in currencies:
+                raise ValueError(f"{code} is not in the currency table [currencies]")
+            if not amount.is_finite() or amount < 0:
+                raise ValueError(f"{code} = {amount} is not an amount of 0 or more")
+            exponent = amount.as_tuple().exponent
+            decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+            if decimals > currencies[code]:
+                raise ValueError(
+                    f"{code} = {amount} has more decimals than {code} allows "
+                    f"({currencies[code]}); it is never rounded"
+                )
+            if amount.adjusted() >= MAX_INTEGER_DIGITS:
+                raise ValueError(f"{code} = {amount} does not fit Decimal(18, 2)")
+        return value
+
+    def minimum(self, currency: str) -> Decimal:
+        """The minimum payment of `currency` (0 when the rules list none)."""
+        return self.minimum_payment.get(currency, Decimal(0))
+
 
 class RulesError(ValueError):
     """The rules file cannot be used; the message is one sentence for a person."""
 
 
 def parse_rules(text: str, source: str = DEFAULT_RULES_NAME) -> RuleSettings:
-    """Parse the text of a rules TOML file into settings, or raise RulesError naming the setting."""
+    """Parse the text of a rules TOML file into settings, or raise RulesError naming the setting.
+
+    Numbers with a point are read as exact Decimals, so no amount passes through a float.
+    """
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"rules file {source} is not valid TOML: {exc}") from None
     try:
@@ -72,4 +180,8 @@ def parse_rules(text: str, source: str = DEFAULT_RULES_NAME) -> RuleSettings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise RulesError(f"rules file {source}: setting {where}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        given = first.get("input")
+        if first["type"] != "value_error" and not isinstance(given, dict | list):
+            message += f", not {given!r}"  # say what was given: "15" (text), True (a bool)
+        raise RulesError(f"rules file {source}: setting {where}: {message}") from None

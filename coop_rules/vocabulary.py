@@ -47,6 +47,32 @@ class Code(StrEnum):
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
 
 
+class PaymentStatus(StrEnum):
+    """Status of an account's statement row in a payment batch, in the order the first that
+    applies decides (docs/payments.md)."""
+
+    RECOVERING = "RECOVERING"
+    NOTHING_DUE = "NOTHING_DUE"
+    FORFEITED = "FORFEITED"
+    HELD_PROFILE = "HELD_PROFILE"
+    BELOW_MINIMUM = "BELOW_MINIMUM"
+    PAY = "PAY"
+
+
+class LedgerKind(StrEnum):
+    """What a released ledger row records: money paid out, or a balance forfeited."""
+
+    PAYMENT = "PAYMENT"
+    FORFEIT = "FORFEIT"
+
+
+class ProfileStatus(StrEnum):
+    """`profile_status` of a payment profile."""
+
+    ENROLLED = "Enrolled"
+    ACTION_REQUIRED = "Action required"
+
+
 class Dataset(StrEnum):
     """Input dataset stems (SPEC section 3), in the order they are checked."""
 
@@ -56,6 +82,7 @@ class Dataset(StrEnum):
     CAMPAIGNS = "campaigns"
     ACTIVITIES = "activities"
     EARNINGS = "earnings"
+    PAYMENT_PROFILES = "payment_profiles"
 
 
 REQUIRED_DATASETS: tuple[Dataset, ...] = (
@@ -64,7 +91,11 @@ REQUIRED_DATASETS: tuple[Dataset, ...] = (
     Dataset.PLAN_LIMITS,
     Dataset.EARNINGS,
 )
-OPTIONAL_DATASETS: tuple[Dataset, ...] = (Dataset.CAMPAIGNS, Dataset.ACTIVITIES)
+OPTIONAL_DATASETS: tuple[Dataset, ...] = (
+    Dataset.CAMPAIGNS,
+    Dataset.ACTIVITIES,
+    Dataset.PAYMENT_PROFILES,
+)
 
 # Hidden bookkeeping column: the 1-based data-row number of a row in its input file.
 ROW = "__row"

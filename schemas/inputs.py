@@ -19,7 +19,7 @@ from pandera.polars import Field
 
 from coop_rules.money import MONEY, fraction_digits
 from coop_rules.settings import RuleSettings
-from coop_rules.vocabulary import ROW, Code, Dataset
+from coop_rules.vocabulary import ROW, Code, Dataset, ProfileStatus
 
 # Forms of text (SPEC section 3). Amounts: an optional sign, digits, an optional point and fraction.
 DIGITS_6_10 = r"^[0-9]{6,10}$"
@@ -43,6 +43,7 @@ EXPECTED = {
     "email": "an email address",
     "countries": "ISO 3166 alpha-2 country codes separated by ';'",
     "status": "one of the plan statuses",
+    "profile_status": " or ".join(s.value for s in ProfileStatus),
     "text": "text",
 }
 
@@ -146,6 +147,23 @@ class Activities(TextModel):
     countries: str = Field(nullable=False, str_matches=COUNTRIES_FORM, metadata=_kind("countries"))
 
 
+class PaymentProfiles(TextModel):
+    """Optional: whether each partner can be paid (docs/payments.md). The date being required
+    when action is required is a cross-check (`integrity.profile_dates`)."""
+
+    mpn_id: str = Field(nullable=False, str_matches=DIGITS_6_10, metadata=_kind("digits"))
+    profile_status: str = Field(
+        nullable=False,
+        isin=[s.value for s in ProfileStatus],
+        metadata=_kind("profile_status"),
+    )
+    action_required_since: str = Field(nullable=True, str_matches=DATE_FORM, metadata=_kind("date"))
+
+    @pa.check("action_required_since", name="calendar_date")
+    def calendar_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _calendar(data, "")
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """One input dataset: its model, its record key and the keys that must be unique."""
@@ -172,6 +190,7 @@ INPUTS: dict[Dataset, InputSpec] = {
         InputSpec(Dataset.CAMPAIGNS, Campaigns, "campaign_id", (("campaign_id",),)),
         InputSpec(Dataset.ACTIVITIES, Activities, "activity_id", (("activity_id",),)),
         InputSpec(Dataset.EARNINGS, Earnings, "earning_id", (("earning_id",),)),
+        InputSpec(Dataset.PAYMENT_PROFILES, PaymentProfiles, "mpn_id", (("mpn_id",),)),
     )
 }
 

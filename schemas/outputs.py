@@ -8,13 +8,27 @@ import decimal
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
-from pandera.engines.polars_engine import Decimal
+from pandera.engines.polars_engine import DateTime, Decimal
 from pandera.polars import Field
 
 from coop_rules.money import ZERO
-from coop_rules.vocabulary import Code, Dataset, Outcome, Reason
+from coop_rules.vocabulary import Code, Dataset, LedgerKind, Outcome, PaymentStatus, Reason
 
 Money = Decimal(18, 2)  # pandera's polars Decimal(precision, scale)
+Instant = DateTime(time_zone="UTC", time_unit="us")
+MONTH_FORM = r"^[0-9]{4}-[0-9]{2}$"
+MPN_FORM = r"^[0-9]{6,10}$"
+CURRENCY_FORM = r"^[A-Z]{3}$"
+
+
+def _payment_id_form() -> pl.Expr:
+    """`<payment_date as YYYYMMDD>-<mpn_id>-<currency>`."""
+    return pl.format(
+        "{}-{}-{}",
+        pl.col("payment_date").dt.strftime("%Y%m%d"),
+        pl.col("mpn_id"),
+        pl.col("currency"),
+    )
 
 
 class Payouts(pa.DataFrameModel):
@@ -94,6 +108,138 @@ class Payments(pa.DataFrameModel):
         strict = True
         ordered = True
         unique = ["mpn_id", "currency"]
+
+
+class PaymentOrders(pa.DataFrameModel):
+    """payments.csv: one payment order per account whose batch status is PAY (docs/payments.md).
+
+    Replaces `Payments` once the run proposes batches from the accounts' balances.
+    """
+
+    payment_id: str = Field(nullable=False, unique=True)
+    mpn_id: str = Field(nullable=False, str_matches=MPN_FORM)
+    currency: str = Field(nullable=False, str_matches=CURRENCY_FORM)
+    payment_date: dt.date = Field(nullable=False)
+    amount: Money = Field(nullable=False, gt=decimal.Decimal("0"))
+    # 0 when the order pays only a balance brought forward.
+    plan_count: pl.Int64 = Field(nullable=False, ge=0)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["mpn_id", "currency"]
+
+    @pa.dataframe_check(name="payment_id_is_date_mpn_id_currency")
+    def payment_id_form(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("payment_id") == _payment_id_form())
+
+
+class Statements(pa.DataFrameModel):
+    """A batch statement: one row per account with a non-zero owed or payable this month."""
+
+    run_id: str = Field(nullable=False)
+    earning_month: str = Field(nullable=False, str_matches=MONTH_FORM)
+    payment_date: dt.date = Field(nullable=False)
+    mpn_id: str = Field(nullable=False, str_matches=MPN_FORM)
+    currency: str = Field(nullable=False, str_matches=CURRENCY_FORM)
+    payable_this_month: Money = Field(nullable=False, ge=decimal.Decimal("0"))
+    brought_forward: Money = Field(nullable=False)
+    owed: Money = Field(nullable=False)
+    order_amount: Money = Field(nullable=False, ge=decimal.Decimal("0"))
+    forfeit_amount: Money = Field(nullable=False, ge=decimal.Decimal("0"))
+    carried_amount: Money = Field(nullable=False)
+    status: str = Field(nullable=False, isin=[s.value for s in PaymentStatus])
+    # Unique through its form and the account's one row (pandera counts nulls as repeats).
+    payment_id: str = Field(nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["mpn_id", "currency"]
+
+    @pa.dataframe_check(name="owed_is_brought_forward_plus_payable_this_month")
+    def owed_sources(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            pl.col("owed") == pl.col("brought_forward") + pl.col("payable_this_month")
+        )
+
+    @pa.dataframe_check(name="owed_is_order_plus_forfeit_plus_carried")
+    def owed_split(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            pl.col("owed")
+            == pl.col("order_amount") + pl.col("forfeit_amount") + pl.col("carried_amount")
+        )
+
+    @pa.dataframe_check(name="order_is_owed_on_PAY_only")
+    def order_on_pay(cls, data: PolarsData) -> pl.LazyFrame:
+        pays = pl.col("status") == PaymentStatus.PAY.value
+        order = pl.col("order_amount")
+        return data.lazyframe.select(
+            pl.when(pays).then((order == pl.col("owed")) & (order > ZERO)).otherwise(order == ZERO)
+        )
+
+    @pa.dataframe_check(name="forfeit_is_owed_on_FORFEITED_only")
+    def forfeit_on_forfeited(cls, data: PolarsData) -> pl.LazyFrame:
+        forfeits = pl.col("status") == PaymentStatus.FORFEITED.value
+        forfeit = pl.col("forfeit_amount")
+        return data.lazyframe.select(
+            pl.when(forfeits)
+            .then((forfeit == pl.col("owed")) & (forfeit > ZERO))
+            .otherwise(forfeit == ZERO)
+        )
+
+    @pa.dataframe_check(name="payment_id_on_PAY_only")
+    def payment_id_on_pay(cls, data: PolarsData) -> pl.LazyFrame:
+        pays = pl.col("status") == PaymentStatus.PAY.value
+        return data.lazyframe.select(
+            pl.when(pays)
+            .then((pl.col("payment_id") == _payment_id_form()).fill_null(False))
+            .otherwise(pl.col("payment_id").is_null())
+        )
+
+    @pa.dataframe_check(name="status_agrees_with_the_sign_of_owed")
+    def status_sign(cls, data: PolarsData) -> pl.LazyFrame:
+        owed = pl.col("owed")
+        status = pl.col("status")
+        return data.lazyframe.select(
+            ((status == PaymentStatus.RECOVERING.value) == (owed < ZERO))
+            & ((status == PaymentStatus.NOTHING_DUE.value) == (owed == ZERO))
+        )
+
+
+class Ledger(pa.DataFrameModel):
+    """What was released (PAYMENT) and forfeited (FORFEIT); append-only."""
+
+    payment_id: str = Field(nullable=True)
+    kind: str = Field(nullable=False, isin=[k.value for k in LedgerKind])
+    mpn_id: str = Field(nullable=False, str_matches=MPN_FORM)
+    currency: str = Field(nullable=False, str_matches=CURRENCY_FORM)
+    payment_date: dt.date = Field(nullable=False)
+    amount: Money = Field(nullable=False, gt=decimal.Decimal("0"))
+    earning_month: str = Field(nullable=False, str_matches=MONTH_FORM)
+    run_id: str = Field(nullable=False)
+    approved_by: str = Field(nullable=False, str_matches=r"\S")
+    released_at: Instant = Field(nullable=False)
+
+    class Config:
+        strict = True
+        ordered = True
+
+    @pa.dataframe_check(name="payment_id_on_PAYMENT_only")
+    def payment_id_on_payment(cls, data: PolarsData) -> pl.LazyFrame:
+        payment = pl.col("kind") == LedgerKind.PAYMENT.value
+        return data.lazyframe.select(
+            pl.when(payment)
+            .then((pl.col("payment_id") == _payment_id_form()).fill_null(False))
+            .otherwise(pl.col("payment_id").is_null())
+        )
+
+    @pa.dataframe_check(name="one_row_per_account_and_payment_date")
+    def one_per_account(cls, data: PolarsData) -> pl.LazyFrame:
+        # A batch has one statement row per account, and a released batch is never released
+        # again, so the ledger holds at most one row per account and payment date.
+        key = ["mpn_id", "currency", "payment_date"]
+        return data.lazyframe.select(~pl.struct(key).is_duplicated())
 
 
 class Changes(pa.DataFrameModel):

@@ -118,6 +118,15 @@ def activity(**overrides: str | None) -> Row:
     } | overrides
 
 
+def payment_profile(**overrides: str | None) -> Row:
+    """An enrolled payment profile of the default partner."""
+    return {
+        "mpn_id": MPN,
+        "profile_status": "Enrolled",
+        "action_required_since": None,
+    } | overrides
+
+
 def text_frame(dataset: Dataset, rows: list[Row]) -> pl.DataFrame:
     """A frame as `flows.io.read_text` gives it: every column text, plus `__row` from 1."""
     columns = INPUTS[dataset].columns
@@ -162,7 +171,10 @@ def settings(**overrides: Any) -> RuleSettings:
     base = parse_rules(_DEFAULT_RULES)
     if not overrides:
         return base
-    return RuleSettings.model_validate(base.model_dump() | overrides)
+    data = base.model_dump()
+    if "currencies" in overrides and "minimum_payment" not in overrides:
+        del data["minimum_payment"]  # as in a rules file: the shipped minimums of its currencies
+    return RuleSettings.model_validate(data | overrides)
 
 
 def paid_before_frame(paid_before: dict[str, str] | None) -> pl.DataFrame:

@@ -223,3 +223,36 @@ def test_limit_currency(currency: str, text: str, invalid: bool) -> None:
     exceptions = integrity.limit_currency(limits, plans, b.settings())
     expected = [(1, b.PLAN_ID, "INVALID_AMOUNT", "limit_amount", text)] if invalid else []
     assert found(exceptions) == expected
+
+
+# --- MISSING_VALUE: a payment profile needing action has no date to count the hold from -------
+
+PROFILE_DATE_CASES = [
+    pytest.param(
+        b.payment_profile(profile_status="Action required", action_required_since=None),
+        True,
+        id="MISSING_VALUE-action_required_since-of-Action-required",
+    ),
+    pytest.param(
+        b.payment_profile(profile_status="Action required", action_required_since="2026-01-15"),
+        False,
+        id="Action-required-with-its-date",
+    ),
+    pytest.param(b.payment_profile(), False, id="Enrolled-without-a-date"),
+    pytest.param(
+        b.payment_profile(action_required_since="2026-01-15"), False, id="Enrolled-with-a-date"
+    ),
+]
+
+
+@pytest.mark.parametrize(("row", "missing"), PROFILE_DATE_CASES)
+def test_profile_dates(row: b.Row, missing: bool) -> None:
+    exceptions = integrity.profile_dates(typed(Dataset.PAYMENT_PROFILES, [row]))
+    expected = [(1, b.MPN, "MISSING_VALUE", "action_required_since", None)] if missing else []
+    assert found(exceptions) == expected
+    assert all(exceptions.get_column("message"))
+
+
+def test_profile_dates_skip_rows_with_an_exception() -> None:
+    row = b.payment_profile(profile_status="Action required")
+    assert integrity.profile_dates(typed(Dataset.PAYMENT_PROFILES, [row], [False])).is_empty()

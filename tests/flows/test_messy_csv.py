@@ -16,10 +16,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from flows.monthly import read_inputs
 
-from coop_rules.vocabulary import Code, Dataset
+from coop_rules.vocabulary import ROW, Code, Dataset
 from flows.errors import InputRejected
-from flows.io import InputFile, read_text, text_chunks
+from flows.io import InputFile, find_inputs, read_text, text_chunks
 from schemas.inputs import INPUTS
 from tests.flows.messy_inputs import (
     PLAN_USD,
@@ -397,3 +398,33 @@ def test_stray_spaces_around_an_amount_pay_the_trimmed_amount(tmp_path: Path) ->
     assert published.payouts.select("earnings_count", "earned_amount", "payable_amount").rows() == [
         (2, Decimal("350.50"), Decimal("350.50"))
     ]
+
+
+# --- The optional payment_profiles file: found when given, absent (None) when not -------------
+
+
+@pytest.mark.parametrize("given", [True, False], ids=["payment_profiles-given", "not-given"])
+def test_payment_profiles_file_is_optional(tmp_path: Path, given: bool) -> None:
+    files = minimal_files()
+    if given:
+        row = ("4412907", "Action required", "2026-01-15")
+        files["payment_profiles.csv"] = csv_text(Dataset.PAYMENT_PROFILES, [row])
+    found = find_inputs(write_folder(tmp_path / "in", files))
+    frames, extras = read_inputs(found)
+    assert (Dataset.PAYMENT_PROFILES in found) is given
+    profiles = frames[Dataset.PAYMENT_PROFILES]
+    if given:
+        assert profiles is not None
+        assert profiles.drop(ROW).rows() == [("4412907", "Action required", "2026-01-15")]
+        assert extras[Dataset.PAYMENT_PROFILES.value] == []
+    else:
+        assert profiles is None
+
+
+def test_payment_profiles_in_both_forms_is_a_file_level_error(tmp_path: Path) -> None:
+    files = minimal_files()
+    files["payment_profiles.csv"] = csv_text(Dataset.PAYMENT_PROFILES, [])
+    folder = write_folder(tmp_path / "in", files)
+    (folder / "payment_profiles.parquet").write_bytes(b"")
+    with pytest.raises(InputRejected, match="payment_profiles"):
+        find_inputs(folder)

@@ -418,6 +418,8 @@ def test_typed_parquet_sample_publishes_the_same_payouts_as_csv(tmp_path: Path) 
     parquet_dir = tmp_path / "parquet"
     parquet_dir.mkdir()
     for dataset in Dataset:
+        if not (csv_dir / f"{dataset.value}.csv").is_file():
+            continue  # an optional dataset the sample does not give
         text = pl.read_csv(csv_dir / f"{dataset.value}.csv", infer_schema=False)
         _typed(dataset, text).write_parquet(parquet_dir / f"{dataset.value}.parquet")
     earnings_types = pq.read_schema(parquet_dir / "earnings.parquet")

@@ -28,6 +28,7 @@ from tests.coop_rules import builders as b
 D = Decimal
 PROGRAMS, PLANS, LIMITS = Dataset.PROGRAMS, Dataset.PLANS, Dataset.PLAN_LIMITS
 EARNINGS, CAMPAIGNS, ACTIVITIES = Dataset.EARNINGS, Dataset.CAMPAIGNS, Dataset.ACTIVITIES
+PROFILES = Dataset.PAYMENT_PROFILES
 
 # A valid first row and the second row (with another key) that each case spoils.
 FIRST_AND_SECOND = {
@@ -353,6 +354,55 @@ def test_other_files_are_reported_in_every_month() -> None:
     assert result.payouts.is_empty()
 
 
+# --- payment_profiles (optional; checked on their own until the run reads them) ------------
+
+ACTION = {"profile_status": "Action required", "action_required_since": "2026-01-15"}
+PROFILE_CASES = [
+    ("valid-Enrolled", b.payment_profile(), []),
+    ("valid-Action-required-with-its-date", b.payment_profile(mpn_id="1093384", **ACTION), []),
+    ("valid-Enrolled-with-a-date", b.payment_profile(mpn_id="8100456",
+                                                      action_required_since="2025-12-01"), []),
+    *((f"INVALID_VALUE-mpn_id-{v}", b.payment_profile(mpn_id=v),
+       [(Code.INVALID_VALUE, "mpn_id", v)]) for v in DIGITS),
+    *((f"INVALID_VALUE-profile_status-{v}", b.payment_profile(mpn_id="2000001", profile_status=v),
+       [(Code.INVALID_VALUE, "profile_status", v)])
+      for v in ["enrolled", "Action Required", "Suspended", "Enrolled "]),
+    *((f"INVALID_VALUE-action_required_since-{v}",
+       b.payment_profile(mpn_id="2000002", **(ACTION | {"action_required_since": v})),
+       [(Code.INVALID_VALUE, "action_required_since", v)]) for v in DATES),
+    ("MISSING_VALUE-mpn_id", b.payment_profile(mpn_id=None),
+     [(Code.MISSING_VALUE, "mpn_id", None)]),
+    ("MISSING_VALUE-profile_status", b.payment_profile(mpn_id="2000003", profile_status=None),
+     [(Code.MISSING_VALUE, "profile_status", None)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"), [pytest.param(row, exp, id=name) for name, row, exp in PROFILE_CASES]
+)
+def test_payment_profile_row(row: b.Row, expected: list[tuple]) -> None:
+    first = b.payment_profile(mpn_id="9999999")
+    frame = b.text_frame(PROFILES, [first, row])
+    found = validate_text(frame, INPUTS[PROFILES], b.settings())
+    assert found.select("source", "row_number", "code", "column", "value").rows() == [
+        (PROFILES.value, 2, code.value, column, value) for code, column, value in expected
+    ]
+    assert found.get_column("record_key").to_list() == [row["mpn_id"]] * len(expected)
+    assert all(message for message in found.get_column("message"))
+
+
+def test_payment_profile_status_message_names_the_allowed_values() -> None:
+    frame = b.text_frame(PROFILES, [b.payment_profile(profile_status="Suspended")])
+    message = validate_text(frame, INPUTS[PROFILES], b.settings()).item(0, "message")
+    assert message == "profile_status 'Suspended' is not Enrolled or Action required"
+
+
+def test_payment_profiles_spec_keys_on_mpn_id() -> None:
+    spec = INPUTS[PROFILES]
+    assert (spec.record_key, spec.unique_keys) == ("mpn_id", (("mpn_id",),))
+    assert spec.columns == ("mpn_id", "profile_status", "action_required_since")
+
+
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
@@ -362,7 +412,10 @@ def test_the_one_pass_screen_flags_every_row_pandera_fails(dataset: Dataset) -> 
     every row pandera fails on the whole frame is flagged, and the exceptions are the same."""
     spec = INPUTS[dataset]
     settings = b.settings()
-    text, _ = read_text(InputFile(dataset, SAMPLE / f"{dataset.value}.csv"))
+    if dataset == PROFILES:  # not in the sample yet: its good and bad rows from this file
+        text = b.text_frame(PROFILES, [row for _, row, _ in PROFILE_CASES])
+    else:
+        text, _ = read_text(InputFile(dataset, SAMPLE / f"{dataset.value}.csv"))
     schema = schema_for(spec, settings)
     whole = empty_exceptions()
     failing: set[int] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pandera.errors
@@ -10,8 +11,18 @@ import polars as pl
 import pytest
 
 from coop_rules.money import MONEY
+from coop_rules.payments import (
+    PAYABLE_SCHEMA,
+    PROFILE_SCHEMA,
+    PROPOSED_SCHEMA,
+    RELEASED_SCHEMA,
+    ledger_rows,
+    payment_orders,
+    statement_rows,
+)
 from coop_rules.payouts import payments
-from schemas.outputs import Exceptions, Payments, Payouts
+from coop_rules.vocabulary import PaymentStatus
+from schemas.outputs import Exceptions, Ledger, PaymentOrders, Payments, Payouts, Statements
 from tests.coop_rules import builders as b
 
 D = Decimal
@@ -152,4 +163,173 @@ def test_payments_model_rejects(
 ) -> None:
     with pytest.raises(SCHEMA_ERRORS) as raised:
         Payments.validate(spoil(payments(month.payouts)), lazy=True)
+    assert named in str(raised.value)
+
+
+# --- Payments: statements, payment orders, ledger ---------------------------------------------
+
+PAY_DAY = date(2026, 5, 15)
+ACTION = "Action required"
+
+
+@pytest.fixture(scope="module")
+def batch() -> pl.DataFrame:
+    """A statement with every status, one account each."""
+
+    def rows(schema: dict, data: list[tuple]) -> pl.DataFrame:
+        return pl.DataFrame(data, schema=schema, orient="row")
+
+    return statement_rows(
+        payable=rows(PAYABLE_SCHEMA, [
+            ("1000001", "USD", b.MONTH, D("300.00")),   # PAY
+            ("1000002", "USD", b.MONTH, D("50.00")),    # BELOW_MINIMUM
+            ("1000003", "JPY", b.MONTH, D("150000")),   # HELD_PROFILE
+            ("1000004", "EUR", b.MONTH, D("250.00")),   # FORFEITED
+            ("1000005", "USD", "2026-03", D("100.00")), # RECOVERING
+            ("1000006", "USD", b.MONTH, D("40.00")),    # NOTHING_DUE
+            ("1000006", "USD", "2026-03", D("60.00")),
+        ]),
+        released=rows(RELEASED_SCHEMA, [
+            ("1000005", "USD", D("150.00")), ("1000006", "USD", D("100.00")),
+        ]),
+        proposed=rows(PROPOSED_SCHEMA, []),
+        profiles=rows(PROFILE_SCHEMA, [
+            (mpn, "Enrolled", None) for mpn in ("1000001", "1000002", "1000005", "1000006")
+        ] + [
+            ("1000003", ACTION, PAY_DAY), ("1000004", ACTION, date(2025, 1, 1)),
+        ]),
+        month=b.MONTH,
+        payment_date=PAY_DAY,
+        run_id=b.RUN_ID,
+        settings=b.settings(),
+    )  # fmt: skip
+
+
+def orders_of(batch: pl.DataFrame) -> pl.DataFrame:
+    payouts = batch.select(
+        "mpn_id", "currency", pl.col("payable_this_month").alias("payable_amount")
+    )
+    return payment_orders(batch, payouts)
+
+
+def ledger_of(batch: pl.DataFrame) -> pl.DataFrame:
+    return ledger_rows(batch, "Megan Bowen", datetime(2026, 5, 10, 9, 30, tzinfo=UTC))
+
+
+def test_a_valid_batch_passes(batch: pl.DataFrame) -> None:
+    assert set(batch.get_column("status")) == {s.value for s in PaymentStatus}
+    Statements.validate(batch)
+    PaymentOrders.validate(orders_of(batch))
+    Ledger.validate(ledger_of(batch))
+
+
+def _on_status(which: str, **columns: pl.Expr) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    def change(frame: pl.DataFrame) -> pl.DataFrame:
+        hit = pl.col("status") == which
+        return frame.with_columns(
+            pl.when(hit).then(expr).otherwise(pl.col(name)).alias(name)
+            for name, expr in columns.items()
+        )
+
+    return change
+
+
+BAD_STATEMENTS = [
+    pytest.param(_on_status("PAY", order_amount=money("299.99"), carried_amount=money("0.01")),
+                 "order_is_owed_on_PAY_only", id="PAY-orders-less-than-owed"),
+    pytest.param(_on_status("BELOW_MINIMUM", order_amount=money("50.00"),
+                            carried_amount=money("0.00")),
+                 "order_is_owed_on_PAY_only", id="order-on-a-BELOW_MINIMUM-row"),
+    pytest.param(_on_status("RECOVERING", status=pl.lit("PAY"), order_amount=pl.col("owed"),
+                            carried_amount=money("0.00")),
+                 "order_amount", id="negative-payment"),
+    pytest.param(_on_status("HELD_PROFILE", forfeit_amount=pl.col("owed"),
+                            carried_amount=money("0.00")),
+                 "forfeit_is_owed_on_FORFEITED_only", id="forfeit-on-a-HELD_PROFILE-row"),
+    pytest.param(_on_status("PAY", carried_amount=money("1.00")),
+                 "owed_is_order_plus_forfeit_plus_carried", id="carried-does-not-add-up"),
+    pytest.param(_on_status("PAY", brought_forward=money("1.00")),
+                 "owed_is_brought_forward_plus_payable_this_month",
+                 id="brought-forward-does-not-add-up"),
+    pytest.param(_on_status("PAY", payment_id=pl.lit(None, pl.String)),
+                 "payment_id_on_PAY_only", id="PAY-without-payment_id"),
+    pytest.param(_on_status("PAY", payment_id=pl.lit("20260615-1000001-USD")),
+                 "payment_id_on_PAY_only", id="payment_id-of-another-date"),
+    pytest.param(_on_status("HELD_PROFILE", payment_id=pl.lit("20260515-1000003-JPY")),
+                 "payment_id_on_PAY_only", id="payment_id-on-a-held-row"),
+    pytest.param(_on_status("NOTHING_DUE", status=pl.lit("BELOW_MINIMUM")),
+                 "status_agrees_with_the_sign_of_owed", id="owed-0-not-NOTHING_DUE"),
+    pytest.param(_on_status("PAY", status=pl.lit("PAID")), "status", id="unknown-status"),
+    pytest.param(lambda f: pl.concat([f, f.head(1)]), "mpn_id", id="two-rows-for-one-account"),
+    pytest.param(lambda f: f.with_columns(pl.col("owed").cast(pl.Float64)), "owed",
+                 id="float-amount"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spoil", "named"), BAD_STATEMENTS)
+def test_statements_model_rejects(
+    batch: pl.DataFrame, spoil: Callable[[pl.DataFrame], pl.DataFrame], named: str
+) -> None:
+    with pytest.raises(SCHEMA_ERRORS) as raised:
+        Statements.validate(spoil(batch), lazy=True)
+    assert named in str(raised.value)
+
+
+BAD_ORDERS = [
+    pytest.param(lambda f: f.with_columns(amount=money("0.00")), "amount", id="amount-0"),
+    pytest.param(lambda f: f.with_columns(amount=money("-1.00")), "amount", id="amount-negative"),
+    pytest.param(lambda f: f.with_columns(payment_id=pl.lit("1000001-USD")),
+                 "payment_id_is_date_mpn_id_currency", id="payment_id-without-date"),
+    pytest.param(lambda f: f.with_columns(plan_count=pl.lit(-1, pl.Int64)), "plan_count",
+                 id="plan_count-negative"),
+    pytest.param(lambda f: pl.concat([f, f]), "mpn_id", id="two-orders-for-one-account"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spoil", "named"), BAD_ORDERS)
+def test_payment_orders_model_rejects(
+    batch: pl.DataFrame, spoil: Callable[[pl.DataFrame], pl.DataFrame], named: str
+) -> None:
+    with pytest.raises(SCHEMA_ERRORS) as raised:
+        PaymentOrders.validate(spoil(orders_of(batch)), lazy=True)
+    assert named in str(raised.value)
+
+
+def test_a_payment_order_of_a_balance_brought_forward_has_no_plan() -> None:
+    orders = pl.DataFrame(
+        {
+            "payment_id": ["20260515-1000001-USD"],
+            "mpn_id": ["1000001"],
+            "currency": ["USD"],
+            "payment_date": [PAY_DAY],
+            "amount": [D("250.00")],
+            "plan_count": [0],
+        },
+        schema_overrides={"amount": MONEY, "plan_count": pl.Int64},
+    )
+    PaymentOrders.validate(orders)
+
+
+BAD_LEDGER = [
+    pytest.param(lambda f: f.with_columns(kind=pl.lit("REFUND")), "kind", id="unknown-kind"),
+    pytest.param(lambda f: f.with_columns(approved_by=pl.lit(" ")), "approved_by",
+                 id="blank-approved_by"),
+    pytest.param(lambda f: f.with_columns(payment_id=pl.lit(None, pl.String)),
+                 "payment_id_on_PAYMENT_only", id="PAYMENT-without-payment_id"),
+    pytest.param(lambda f: f.with_columns(payment_id=pl.lit("20260515-1000004-EUR")),
+                 "payment_id_on_PAYMENT_only", id="payment_id-on-a-FORFEIT"),
+    pytest.param(lambda f: f.with_columns(amount=money("0.00")), "amount", id="amount-0"),
+    pytest.param(lambda f: pl.concat([f, f.head(1)]), "one_row_per_account_and_payment_date",
+                 id="an-account-paid-twice-on-one-date"),
+    pytest.param(lambda f: f.with_columns(pl.col("released_at").dt.replace_time_zone(None)),
+                 "released_at", id="released_at-without-time-zone"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spoil", "named"), BAD_LEDGER)
+def test_ledger_model_rejects(
+    batch: pl.DataFrame, spoil: Callable[[pl.DataFrame], pl.DataFrame], named: str
+) -> None:
+    with pytest.raises(SCHEMA_ERRORS) as raised:
+        Ledger.validate(spoil(ledger_of(batch)), lazy=True)
     assert named in str(raised.value)

@@ -1,0 +1,426 @@
+"""Payments: what each account is owed, the batch proposed for a payment date, and what a
+release writes to the ledger (docs/payments.md). Pure polars, no I/O.
+
+Money is paid to an account: (`mpn_id`, `currency`). When month M is published, an account's
+`owed` is everything its plans were found payable over the published months <= M, less every
+ledger row (released payments and forfeits, whatever their month), less what the proposed,
+not yet released batches of months before M already order or forfeit. Each status is a named
+function giving the condition under which it applies; `PAYMENT_RULES` lists them in the
+documented order and the first that applies decides the statement row's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from coop_rules.money import MONEY, ZERO, to_money
+from coop_rules.settings import RuleSettings
+from coop_rules.vocabulary import LedgerKind, PaymentStatus, ProfileStatus
+
+ACCOUNT = ("mpn_id", "currency")
+
+# What the caller hands over (empty frames of these schemas are fine).
+PAYABLE_SCHEMA: dict[str, pl.DataType] = {
+    "mpn_id": pl.String(),
+    "currency": pl.String(),
+    "earning_month": pl.String(),
+    "payable_amount": MONEY,
+}
+RELEASED_SCHEMA: dict[str, pl.DataType] = {
+    "mpn_id": pl.String(),
+    "currency": pl.String(),
+    "amount": MONEY,
+}
+PROPOSED_SCHEMA: dict[str, pl.DataType] = {
+    "mpn_id": pl.String(),
+    "currency": pl.String(),
+    "order_amount": MONEY,
+    "forfeit_amount": MONEY,
+}
+PROFILE_SCHEMA: dict[str, pl.DataType] = {
+    "mpn_id": pl.String(),
+    "profile_status": pl.String(),
+    "action_required_since": pl.Date(),
+}
+
+STATEMENT_COLUMNS = (
+    "run_id",
+    "earning_month",
+    "payment_date",
+    "mpn_id",
+    "currency",
+    "payable_this_month",
+    "brought_forward",
+    "owed",
+    "order_amount",
+    "forfeit_amount",
+    "carried_amount",
+    "status",
+    "payment_id",
+)
+PAYMENT_ORDER_COLUMNS = ("payment_id", "mpn_id", "currency", "payment_date", "amount", "plan_count")
+LEDGER_COLUMNS = (
+    "payment_id",
+    "kind",
+    "mpn_id",
+    "currency",
+    "payment_date",
+    "amount",
+    "earning_month",
+    "run_id",
+    "approved_by",
+    "released_at",
+)
+RELEASED_AT = pl.Datetime("us", "UTC")
+
+# Columns the status rules read besides `owed`, added by `statement_rows`.
+_PROFILES_GIVEN = "__profiles_given"
+_MINIMUM = "__minimum"
+
+
+# --- Statuses, in order: the first that applies decides -----------------------------------------
+
+
+def _action_required() -> pl.Expr:
+    return (pl.col("profile_status") == ProfileStatus.ACTION_REQUIRED.value).fill_null(False)
+
+
+def recovering(settings: RuleSettings) -> pl.Expr:
+    """`owed` < 0: more was released than is now owed (a correction lowered a paid month)."""
+    return pl.col("owed") < ZERO
+
+
+def nothing_due(settings: RuleSettings) -> pl.Expr:
+    """`owed` = 0."""
+    return pl.col("owed") == ZERO
+
+
+def forfeited(settings: RuleSettings) -> pl.Expr:
+    """profile `Action required` and `payment_date` > `action_required_since` + `hold_days`."""
+    deadline = pl.col("action_required_since") + timedelta(days=settings.hold_days)
+    return _action_required() & (pl.col("payment_date") > deadline).fill_null(False)
+
+
+def held_profile(settings: RuleSettings) -> pl.Expr:
+    """profile `Action required` (within `hold_days`), or no valid profile row while the file
+    is given."""
+    unlisted = pl.col(_PROFILES_GIVEN) & pl.col("profile_status").is_null()
+    return _action_required() | unlisted
+
+
+def below_minimum(settings: RuleSettings) -> pl.Expr:
+    """`owed` < the currency's minimum (0 for a currency the rules give no minimum)."""
+    return pl.col("owed") < pl.col(_MINIMUM)
+
+
+@dataclass(frozen=True)
+class PaymentRule:
+    """One row of the ordered table of statement statuses."""
+
+    applies: Callable[[RuleSettings], pl.Expr]
+    status: PaymentStatus
+
+
+PAYMENT_RULES: tuple[PaymentRule, ...] = (
+    PaymentRule(recovering, PaymentStatus.RECOVERING),
+    PaymentRule(nothing_due, PaymentStatus.NOTHING_DUE),
+    PaymentRule(forfeited, PaymentStatus.FORFEITED),
+    PaymentRule(held_profile, PaymentStatus.HELD_PROFILE),
+    PaymentRule(below_minimum, PaymentStatus.BELOW_MINIMUM),
+)
+
+
+def first_status(settings: RuleSettings) -> pl.Expr:
+    """The status of the first payment rule that applies; otherwise PAY."""
+    first, *rest = PAYMENT_RULES
+    chain = pl.when(first.applies(settings)).then(pl.lit(first.status.value))
+    for rule in rest:
+        chain = chain.when(rule.applies(settings)).then(pl.lit(rule.status.value))
+    return chain.otherwise(pl.lit(PaymentStatus.PAY.value))
+
+
+# --- Statement rows -------------------------------------------------------------------------------
+
+
+def _per_account(frame: pl.DataFrame, amount: pl.Expr, name: str) -> pl.LazyFrame:
+    return frame.lazy().group_by(list(ACCOUNT)).agg(amount.sum().alias(name))
+
+
+def _minimums(settings: RuleSettings) -> pl.LazyFrame:
+    minimums = settings.minimum_payment
+    return pl.LazyFrame(
+        {"currency": list(minimums), _MINIMUM: list(minimums.values())},
+        schema={"currency": pl.String, _MINIMUM: MONEY},
+    )
+
+
+def payment_id(payment_date: date) -> pl.Expr:
+    """`<payment_date as YYYYMMDD>-<mpn_id>-<currency>`."""
+    return pl.format(
+        "{}-{}-{}", pl.lit(payment_date.strftime("%Y%m%d")), pl.col("mpn_id"), pl.col("currency")
+    )
+
+
+def statement_rows(
+    *,
+    payable: pl.DataFrame,
+    released: pl.DataFrame,
+    proposed: pl.DataFrame,
+    profiles: pl.DataFrame | None,
+    month: str,
+    payment_date: date,
+    run_id: str,
+    settings: RuleSettings,
+) -> pl.DataFrame:
+    """One statement row per account with a non-zero `owed` or `payable_this_month`.
+
+    `payable` (PAYABLE_SCHEMA): `payable_amount` of the published months <= `month` (this
+    run's included), per plan or already per account and month; later months are ignored.
+    `released` (RELEASED_SCHEMA): every ledger row, payments and forfeits alike.
+    `proposed` (PROPOSED_SCHEMA): the statement rows of the proposed, not yet released batches
+    of months before `month`. `profiles` (PROFILE_SCHEMA): the valid payment profile rows, or
+    None when no profile file was given (then every account is enrolled).
+
+    owed = payable of months <= M - ledger - (order + forfeit) of earlier proposed batches;
+    brought_forward = owed - payable_this_month; carried = owed - order - forfeit.
+    """
+    upto = payable.filter(pl.col("earning_month") <= month)
+    this_month = payable.filter(pl.col("earning_month") == month)
+    amounts = ("payable_to_date", "payable_this_month", "released", "proposed")
+    accounts = (
+        _per_account(upto, pl.col("payable_amount"), "payable_to_date")
+        .join(
+            _per_account(this_month, pl.col("payable_amount"), "payable_this_month"),
+            on=list(ACCOUNT),
+            how="full",
+            coalesce=True,
+        )
+        .join(
+            _per_account(released, pl.col("amount"), "released"),
+            on=list(ACCOUNT),
+            how="full",
+            coalesce=True,
+        )
+        .join(
+            _per_account(proposed, pl.col("order_amount") + pl.col("forfeit_amount"), "proposed"),
+            on=list(ACCOUNT),
+            how="full",
+            coalesce=True,
+        )
+        .with_columns(to_money(pl.col(amounts).fill_null(ZERO)))
+        .with_columns(
+            to_money(pl.col("payable_to_date") - pl.col("released") - pl.col("proposed")).alias(
+                "owed"
+            )
+        )
+        .filter((pl.col("owed") != ZERO) | (pl.col("payable_this_month") != ZERO))
+    )
+    profile_rows = (
+        profiles.lazy().select(list(PROFILE_SCHEMA))
+        if profiles is not None
+        else pl.LazyFrame(schema=PROFILE_SCHEMA)
+    )
+    owed = pl.col("owed")
+    status = pl.col("status")
+    return (
+        accounts.join(profile_rows, on="mpn_id", how="left")
+        .join(_minimums(settings), on="currency", how="left")
+        .with_columns(
+            pl.lit(profiles is not None).alias(_PROFILES_GIVEN),
+            pl.col(_MINIMUM).fill_null(ZERO),
+            pl.lit(payment_date).alias("payment_date"),
+        )
+        .with_columns(first_status(settings).alias("status"))
+        .with_columns(
+            to_money(pl.when(status == PaymentStatus.PAY.value).then(owed).otherwise(ZERO)).alias(
+                "order_amount"
+            ),
+            to_money(
+                pl.when(status == PaymentStatus.FORFEITED.value).then(owed).otherwise(ZERO)
+            ).alias("forfeit_amount"),
+            to_money(owed - pl.col("payable_this_month")).alias("brought_forward"),
+        )
+        .with_columns(
+            to_money(owed - pl.col("order_amount") - pl.col("forfeit_amount")).alias(
+                "carried_amount"
+            ),
+            pl.when(status == PaymentStatus.PAY.value)
+            .then(payment_id(payment_date))
+            .otherwise(pl.lit(None, pl.String))
+            .alias("payment_id"),
+            pl.lit(run_id).alias("run_id"),
+            pl.lit(month).alias("earning_month"),
+        )
+        .select(STATEMENT_COLUMNS)
+        .sort(list(ACCOUNT))
+        .collect()
+    )
+
+
+# --- payments.csv -------------------------------------------------------------------------------
+
+
+def payment_orders(statements: pl.DataFrame, payouts_of_month: pl.DataFrame) -> pl.DataFrame:
+    """The rows of payments.csv: one per `PAY` statement row, with `plan_count`, the account's
+    plans with a payable amount above 0 in the month (0 when only a balance brought forward is
+    paid). `payouts_of_month` holds the month's payout rows (mpn_id, currency, payable_amount).
+    """
+    plans = (
+        payouts_of_month.filter(pl.col("payable_amount") > ZERO)
+        .group_by(list(ACCOUNT))
+        .agg(pl.len().cast(pl.Int64).alias("plan_count"))
+    )
+    return (
+        statements.filter(pl.col("status") == PaymentStatus.PAY.value)
+        .join(plans, on=list(ACCOUNT), how="left")
+        .select(
+            "payment_id",
+            "mpn_id",
+            "currency",
+            "payment_date",
+            pl.col("order_amount").alias("amount"),
+            pl.col("plan_count").fill_null(0),
+        )
+        .sort(list(ACCOUNT))
+    )
+
+
+def amount_text(amount: pl.Expr, currency: pl.Expr, settings: RuleSettings) -> pl.Expr:
+    """A `Decimal(18, 2)` amount as plain decimal text with its currency's minor digits
+    (USD `10000.00`, JPY `150000`), exact: digits are only dropped when they are zeros, so an
+    amount that does not fit its currency keeps them rather than being rounded."""
+    text = amount.cast(MONEY).cast(pl.String)  # always two decimals: "150000.00", "-0.50"
+    digits = currency.replace_strict(settings.currencies, default=2, return_dtype=pl.Int64)
+    return (
+        pl.when((digits == 0) & text.str.ends_with(".00"))
+        .then(text.str.head(-3))
+        .when((digits == 1) & text.str.ends_with("0"))
+        .then(text.str.head(-1))
+        .otherwise(text)
+    )
+
+
+# --- Reconciliation ---------------------------------------------------------------------------
+
+
+def _sums(frame: pl.DataFrame, **amounts: pl.Expr) -> pl.DataFrame:
+    return frame.group_by("currency").agg(
+        to_money(expr.sum()).alias(name) for name, expr in amounts.items()
+    )
+
+
+def reconcile_payments(
+    statements: pl.DataFrame,
+    *,
+    payable: pl.DataFrame,
+    released: pl.DataFrame,
+    proposed: pl.DataFrame,
+    month: str,
+) -> dict[str, object]:
+    """The figures of the payments reconciliation, as text, and whether each holds.
+
+    Per currency: Σ owed = Σ order + Σ forfeit + Σ carried; and Σ owed = Σ payable of the
+    published months <= M - Σ ledger amounts - Σ (order + forfeit) of the proposed earlier
+    batches. Per row: owed = brought_forward + payable_this_month = order + forfeit + carried,
+    and no order or forfeit is negative.
+    """
+    upto = payable.filter(pl.col("earning_month") <= month)
+    figures = ("owed", "order", "forfeit", "carried", "payable", "ledger", "proposed")
+    per_currency = (
+        _sums(
+            statements,
+            owed=pl.col("owed"),
+            order=pl.col("order_amount"),
+            forfeit=pl.col("forfeit_amount"),
+            carried=pl.col("carried_amount"),
+        )
+        .join(
+            _sums(upto, payable=pl.col("payable_amount")),
+            on="currency",
+            how="full",
+            coalesce=True,
+        )
+        .join(_sums(released, ledger=pl.col("amount")), on="currency", how="full", coalesce=True)
+        .join(
+            _sums(proposed, proposed=pl.col("order_amount") + pl.col("forfeit_amount")),
+            on="currency",
+            how="full",
+            coalesce=True,
+        )
+        .with_columns(pl.col(figures).fill_null(ZERO))
+        .with_columns(
+            (pl.col("owed") == pl.col("order") + pl.col("forfeit") + pl.col("carried")).alias(
+                "split_holds"
+            ),
+            (pl.col("owed") == pl.col("payable") - pl.col("ledger") - pl.col("proposed")).alias(
+                "balance_holds"
+            ),
+        )
+        .sort("currency")
+    )
+    owed = pl.col("owed")
+    unbalanced = statements.filter(
+        (owed != pl.col("brought_forward") + pl.col("payable_this_month"))
+        | (owed != pl.col("order_amount") + pl.col("forfeit_amount") + pl.col("carried_amount"))
+        | (pl.col("order_amount") < ZERO)
+        | (pl.col("forfeit_amount") < ZERO)
+    ).height
+    holds = per_currency.select(pl.col("split_holds") & pl.col("balance_holds")).to_series()
+    amounts_hold = bool(holds.all())
+    return {
+        "per_currency": [
+            {
+                "currency": row["currency"],
+                "owed": str(row["owed"]),
+                "order_amount": str(row["order"]),
+                "forfeit_amount": str(row["forfeit"]),
+                "carried_amount": str(row["carried"]),
+                "payable_to_date": str(row["payable"]),
+                "ledger_amount": str(row["ledger"]),
+                "proposed_earlier_amount": str(row["proposed"]),
+                "split_holds": row["split_holds"],
+                "balance_holds": row["balance_holds"],
+                "holds": row["split_holds"] and row["balance_holds"],
+            }
+            for row in per_currency.iter_rows(named=True)
+        ],
+        "amounts_hold": amounts_hold,
+        "statement_rows_unbalanced": unbalanced,
+        "holds": amounts_hold and unbalanced == 0,
+    }
+
+
+# --- Release ------------------------------------------------------------------------------------
+
+
+def ledger_rows(statements: pl.DataFrame, approved_by: str, released_at: datetime) -> pl.DataFrame:
+    """What releasing a batch appends to the ledger: a `PAYMENT` row per `PAY` statement row
+    (its `order_amount`, its `payment_id`) and a `FORFEIT` row per `FORFEITED` row (its
+    `forfeit_amount`, no `payment_id`)."""
+    status = pl.col("status")
+    kept = statements.filter(status.is_in([PaymentStatus.PAY.value, PaymentStatus.FORFEITED.value]))
+    pays = status == PaymentStatus.PAY.value
+    return kept.select(
+        pl.when(pays)
+        .then(pl.col("payment_id"))
+        .otherwise(pl.lit(None, pl.String))
+        .alias("payment_id"),
+        pl.when(pays)
+        .then(pl.lit(LedgerKind.PAYMENT.value))
+        .otherwise(pl.lit(LedgerKind.FORFEIT.value))
+        .alias("kind"),
+        "mpn_id",
+        "currency",
+        "payment_date",
+        to_money(
+            pl.when(pays).then(pl.col("order_amount")).otherwise(pl.col("forfeit_amount"))
+        ).alias("amount"),
+        "earning_month",
+        "run_id",
+        pl.lit(approved_by, pl.String).alias("approved_by"),
+        pl.lit(released_at).cast(RELEASED_AT).alias("released_at"),
+    ).sort(list(ACCOUNT))
