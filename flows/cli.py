@@ -213,12 +213,18 @@ def backfill(
 
 @app.command()
 def history(
-    month: MonthOpt = None,
+    month: Annotated[
+        str | None, typer.Option("--month", help="Only this earning month YYYY-MM (default: all).")
+    ] = None,
     output: OutputOpt = DEFAULTS.output_dir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """List the runs in the output folder and which one is published per month."""
-    from flows.publish import OutputFolder, list_runs, read_registry
+    """List the runs, which one is published per month, and the state of its payment batch."""
+    import json
+
+    from flows.batches import batch_states
+    from flows.publish import OutputFolder, list_runs, read_registry, settle
 
     try:
         if month:
@@ -226,26 +232,73 @@ def history(
         if not output.is_dir():
             raise UsageError(f"--output {output}: no such folder")
         folder = OutputFolder(output)
+        settle(folder)
         registry = read_registry(folder)
-        table = Table(
-            title=_plain(f"runs in {output}"), box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
-        )
-        for name in ("month", "run_id", "published", "started_at", "supersedes", "reason"):
-            table.add_column(name)
+        states = batch_states(folder)
+        rows = []
         for manifest in list_runs(folder):
             if month and manifest["earning_month"] != month:
                 continue
             published = registry.get(manifest["earning_month"], {}).get("run_id")
-            cells = (
-                manifest["earning_month"],
-                manifest["run_id"],
-                "yes" if published == manifest["run_id"] else "",
-                manifest["started_at"],
-                manifest.get("supersedes") or "",
-                manifest.get("reason") or "",
+            state = states.get(manifest["earning_month"])
+            is_published = published == manifest["run_id"]
+            batch = ""
+            if is_published and state is not None:
+                batch = state.state
+                if state.state == "released" and state.released:
+                    batch += f" by {state.released['approved_by']} {state.released['released_at']}"
+                if state.stale_because:
+                    batch += f" ({state.stale_because})"
+            rows.append(
+                {
+                    "month": manifest["earning_month"],
+                    "run_id": manifest["run_id"],
+                    "published": is_published,
+                    "started_at": manifest["started_at"],
+                    "supersedes": manifest.get("supersedes"),
+                    "reason": manifest.get("reason"),
+                    "batch": batch,
+                }
             )
+        if as_json:
+            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+            return
+        table = Table(
+            title=_plain(f"runs in {output}"), box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
+        )
+        for name in ("month", "run_id", "published", "started_at", "supersedes", "reason", "batch"):
+            table.add_column(name, overflow="fold", no_wrap=name == "run_id")
+        for row in rows:
+            cells = [row[key] for key in ("month", "run_id")]
+            cells += ["yes" if row["published"] else ""]
+            cells += [row[key] or "" for key in ("started_at", "supersedes", "reason", "batch")]
             table.add_row(*(_plain(str(cell)) for cell in cells))
+        if not out.is_terminal:
+            out.width = max(out.width, 200)
         out.print(table)
+    except typer.Exit:
+        raise
+    except Exception as error:
+        _fail(error, debug)
+
+
+@app.command()
+def release(
+    month: Annotated[str, typer.Option("--month", help="Earning month YYYY-MM of the batch.")],
+    approved_by: Annotated[
+        str, typer.Option("--approved-by", help="Name of the person who approves the batch.")
+    ],
+    output: OutputOpt = DEFAULTS.output_dir,
+    debug: DebugOpt = False,
+) -> None:
+    """Release the payment batch of a published month: ledger, bank file, release record."""
+    from flows.release import check_approver, release_month
+
+    try:
+        check_approver(approved_by)
+        validate_month(month)
+        done = release_month(output, month, approved_by)
+        out.print(_plain(done.message))
     except typer.Exit:
         raise
     except Exception as error:

@@ -24,11 +24,17 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
 from prefect.runtime import flow_run
+from pydantic import Field
 
 from coop_rules.calendar import previous_month
 from flows.defaults import DEFAULTS
+from flows.errors import RunError
 from flows.manifest import markdown, summary_sentences, summary_tables
+from flows.release import release_month
 from flows.run import RunOptions, RunOutcome, progress, run_month
 from flows.stages import decide, propose, publish, read, route, validate
 
@@ -140,9 +146,13 @@ def monthly_payout(
     reason: str | None = None,
     strict: bool = False,
     allow_empty: bool = False,
+    await_approval: bool = False,
+    approval_timeout_hours: float = DEFAULTS.approval_timeout_hours,
 ) -> dict[str, Any]:
     """Publish the payout, exception and payment files of one earning month (default: the
-    previous calendar month, as the scheduled run on the 1st wants)."""
+    previous calendar month, as the scheduled run on the 1st wants). With `await_approval`
+    (the deployment sets it), the run then pauses until a person approves or rejects the
+    payment batch in the UI, or the timeout passes (docs/payments.md, "Approval")."""
     options = RunOptions(
         month=month or previous_month(datetime.now(UTC).date()),
         input_dir=Path(input_dir),
@@ -153,8 +163,44 @@ def monthly_payout(
         allow_empty=allow_empty,
     )
     outcome = run_month(options, as_task)
+    if await_approval and outcome.status == "published":
+        outcome.notes.append(approve(outcome, options.output_dir, approval_timeout_hours))
     publish_artifacts(outcome)
     return outcome_summary(outcome)
+
+
+class Approval(RunInput):
+    """What the approver of a payment batch answers in the Prefect UI."""
+
+    approve: bool = Field(description="Release the batch (true) or leave it proposed (false).")
+    approved_by: str = Field(description="Your name, as the ledger will record it.")
+    note: str = Field(default="", description="Anything finance should know.")
+
+
+def approve(outcome: RunOutcome, output_dir: Path, timeout_hours: float) -> str:
+    """Pause for a person's approval of the month's batch; release it if approved. Returns
+    the sentence the summary artifact shows."""
+    logger = get_run_logger()
+    manifest = outcome.manifest
+    if manifest is None or manifest.payments.get("batch") != "proposed":
+        return "no batch to approve: this run proposes none"
+    how = (
+        f"release it from the command line: coop-payouts release --month {outcome.month} "
+        f"--approved-by NAME --output {output_dir}"
+    )
+    logger.info(f"waiting up to {timeout_hours} h for approval of the batch of {outcome.month}")
+    try:
+        answer = pause_flow_run(wait_for_input=Approval, timeout=max(1, int(timeout_hours * 3600)))
+    except FlowPauseTimeout:
+        return f"the batch was not approved within {timeout_hours} h and stays proposed; {how}"
+    if not answer.approve:
+        note = f" ({answer.note})" if answer.note else ""
+        return f"the batch was rejected by {answer.approved_by}{note} and stays proposed; {how}"
+    try:
+        done = release_month(output_dir, outcome.month, answer.approved_by)
+    except RunError as error:
+        return f"the batch could not be released: {error}"
+    return done.message
 
 
 def publish_artifacts(outcome: RunOutcome) -> None:

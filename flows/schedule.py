@@ -8,12 +8,19 @@ from __future__ import annotations
 from prefect.schedules import Cron
 
 from flows.defaults import DEFAULTS
-from flows.orchestration import CRON, DEPLOYMENT_NAME, monthly_payout
+from flows.orchestration import CRON, DEPLOYMENT_NAME, TAGS, monthly_payout
 
 
 def deployment_parameters(input_dir: str, output_dir: str) -> dict[str, object]:
-    """Parameters of the scheduled run: no month, so the flow takes the previous month."""
-    return {"month": None, "input_dir": input_dir, "output_dir": output_dir}
+    """Parameters of the scheduled run: no month, so the flow takes the previous month; and
+    it waits for a person to approve the payment batch."""
+    return {
+        "month": None,
+        "input_dir": input_dir,
+        "output_dir": output_dir,
+        "await_approval": True,
+        "approval_timeout_hours": int(DEFAULTS.approval_timeout_hours),
+    }
 
 
 def serve_monthly(
@@ -24,5 +31,7 @@ def serve_monthly(
         name=DEPLOYMENT_NAME,
         schedule=Cron(CRON, timezone="UTC"),
         parameters=deployment_parameters(input_dir, output_dir),
-        description="Publishes last month's co-op payouts, paid on the 15th.",
+        description="Publishes last month's co-op payouts and waits for approval of the batch.",
+        tags=list(TAGS),
+        limit=1,
     )

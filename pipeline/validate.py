@@ -1,8 +1,9 @@
 """Stage "validate": the reference datasets checked row by row (docs/inputs.md).
 
-Programs, plans, limits, campaigns and activities arrive as text (`flows/stages/validate.py`
-reads them); each is checked against its pandera model (`schemas/inputs.py`), its keys and its
-references, in dependency order, and parsed to typed columns. Every row keeps an `OK` flag:
+Programs, plans, limits, campaigns, activities and payment profiles arrive as text
+(`flows/stages/validate.py` reads them); each is checked against its pandera model
+(`schemas/inputs.py`), its keys and its references, in dependency order, and parsed to typed
+columns. Every row keeps an `OK` flag:
 false once any check has failed, so the row takes no further part. The earnings are not checked
 here but row by row as they are routed (`pipeline/route.py`).
 """
@@ -136,8 +137,15 @@ def check_child(
     )
 
 
+def check_profiles(text: pl.DataFrame, settings: RuleSettings, found: _Found) -> pl.DataFrame:
+    """Payment profiles: form, unique mpn_id, a hold date where action is required."""
+    profiles = check_form(Dataset.PAYMENT_PROFILES, text, settings, found)
+    return found.add(Dataset.PAYMENT_PROFILES, profiles, integrity.profile_dates(profiles))
+
+
 def check_references(text: Text, settings: RuleSettings) -> References:
-    """Validate programs, plans, limits, campaigns and activities, in that order."""
+    """Validate programs, plans, limits, campaigns, activities and payment profiles, in that
+    order; `frames` holds payment_profiles only when the file is given."""
     found = _Found()
     programs_text, plans_text, limits_text = (
         text[Dataset.PROGRAMS],
@@ -176,4 +184,7 @@ def check_references(text: Text, settings: RuleSettings) -> References:
         Dataset.CAMPAIGNS: campaigns,
         Dataset.ACTIVITIES: activities,
     }
+    profiles_text = text.get(Dataset.PAYMENT_PROFILES)
+    if profiles_text is not None:
+        frames[Dataset.PAYMENT_PROFILES] = check_profiles(profiles_text, settings, found)
     return References(frames, found.frame(), activity_checked)

@@ -97,5 +97,9 @@ def keep(run: MonthRun, references: References) -> None:
 
 def load(run: MonthRun, validated: Validated) -> References:
     """The reference frames stage validate kept."""
-    frames = {dataset: work.get(run, dataset.value) for dataset in REFERENCE_DATASETS}
+    frames = {
+        dataset: work.get(run, dataset.value)
+        for dataset in REFERENCE_DATASETS
+        if work.has(run, dataset.value)
+    }
     return References(frames, work.get(run, "reference_exceptions"), validated.activity_checked)

@@ -17,3 +17,8 @@ def put(run: MonthRun, name: str, frame: pl.DataFrame) -> None:
 def get(run: MonthRun, name: str, columns: list[str] | None = None) -> pl.DataFrame:
     """A frame an earlier stage of this run kept."""
     return pl.read_parquet(run.work / f"{name}.parquet", columns=columns)
+
+
+def has(run: MonthRun, name: str) -> bool:
+    """Whether an earlier stage kept a frame of this name."""
+    return (run.work / f"{name}.parquet").exists()

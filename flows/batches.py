@@ -1,0 +1,121 @@
+"""Payment batches in the output folder (docs/payments.md): the published statements, the
+ledger of what was released or forfeited, the releases, and which batch is proposed, stale or
+released.
+
+    statements/payment_date=D/part-0.parquet   the published batch statement of payment date D
+    ledger/payment_date=D/part-0.parquet       the ledger rows of D's release (append-only)
+    releases/D/payments.csv, release.json      the released bank file and who released it
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from coop_rules import payments
+from coop_rules.calendar import payment_date
+from flows.manifest import Manifest
+from flows.publish import PART, OutputFolder, read_registry
+
+
+def statement_file(folder: OutputFolder, pay_date: str) -> Path:
+    return folder.root / "statements" / f"payment_date={pay_date}" / PART
+
+
+def ledger_file(folder: OutputFolder, pay_date: str) -> Path:
+    return folder.root / "ledger" / f"payment_date={pay_date}" / PART
+
+
+def release_dir(folder: OutputFolder, pay_date: str) -> Path:
+    return folder.root / "releases" / pay_date
+
+
+def releases(folder: OutputFolder) -> dict[str, dict]:
+    """payment date -> its release.json, of every released batch."""
+    root = folder.root / "releases"
+    if not root.is_dir():
+        return {}
+    return {
+        path.parent.name: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(root.glob("*/release.json"))
+    }
+
+
+def ledger(folder: OutputFolder) -> pl.DataFrame:
+    """Every ledger row (RELEASED_SCHEMA columns: mpn_id, currency, amount)."""
+    files = sorted((folder.root / "ledger").glob("payment_date=*/*.parquet"))
+    if not files:
+        return pl.DataFrame(schema=payments.RELEASED_SCHEMA)
+    return pl.read_parquet(files, columns=list(payments.RELEASED_SCHEMA))
+
+
+def published_payable(folder: OutputFolder, before: str) -> pl.DataFrame:
+    """Payable amounts per plan of every published month before `before` (PAYABLE_SCHEMA)."""
+    registry = read_registry(folder)
+    parts = [
+        (month, folder.published_file("payouts", month))
+        for month in sorted(registry)
+        if month < before
+    ]
+    frames = [
+        pl.read_parquet(path, columns=["mpn_id", "currency", "payable_amount"]).with_columns(
+            pl.lit(month).alias("earning_month")
+        )
+        for month, path in parts
+        if path.exists()
+    ]
+    if not frames:
+        return pl.DataFrame(schema=payments.PAYABLE_SCHEMA)
+    return pl.concat(frames).select(list(payments.PAYABLE_SCHEMA))
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """The batch of a published month: proposed, stale, released or none (a correction
+    published behind a released batch proposes none)."""
+
+    month: str
+    run_id: str
+    payment_date: str
+    state: str  # "proposed" | "stale" | "released" | "none"
+    released: dict | None
+    stale_because: str | None
+
+
+def batch_states(folder: OutputFolder) -> dict[str, BatchState]:
+    """The batch of every published month, by month."""
+    registry = read_registry(folder)
+    released = releases(folder)
+    states = {}
+    for month in sorted(registry):
+        run_id = registry[month]["run_id"]
+        manifest = Manifest.read(folder.run_dir(run_id) / "manifest.json")
+        pay_date = manifest.payment_date
+        batch = manifest.payments or {}
+        release = released.get(pay_date)
+        if release and release.get("run_id") == run_id:
+            state, because = "released", None
+        elif batch.get("batch") != "proposed":
+            state, because = "none", None
+        else:
+            because = stale_because(registry, month, batch.get("basis", {}))
+            state = "stale" if because else "proposed"
+        states[month] = BatchState(month, run_id, pay_date, state, release, because)
+    return states
+
+
+def stale_because(registry: dict[str, dict], month: str, basis: dict[str, str]) -> str | None:
+    """Why a batch computed on `basis` (month -> run of the published months before it) no
+    longer holds, or None."""
+    now = {m: entry["run_id"] for m, entry in registry.items() if m < month}
+    changed = sorted(m for m in set(now) | set(basis) if now.get(m) != basis.get(m))
+    if not changed:
+        return None
+    return f"{', '.join(changed)} republished after this batch was computed"
+
+
+def payment_date_of(month: str, payment_day: int) -> str:
+    return payment_date(month, payment_day).isoformat()
