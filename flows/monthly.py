@@ -109,7 +109,7 @@ def new_run_id(month: str) -> str:
 
 def fingerprint(files_: dict[Dataset, io.InputFile]) -> dict[str, str]:
     """sha256 of each input file, by dataset."""
-    return {dataset.value: io.sha256(file.path) for dataset, file in sorted(files_.items())}
+    return {dataset.value: io.input_sha256(file) for dataset, file in sorted(files_.items())}
 
 
 # Earnings rows checked at a time: memory holds one chunk of text, not the month.
