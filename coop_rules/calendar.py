@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from datetime import date
 
-MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits and nothing around them: `\d` takes any Unicode digit, `$` a trailing newline.
+MONTH_PATTERN = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 def parse_month(text: str) -> date:
     """The first day of month `YYYY-MM`; ValueError if it is not a real month."""
-    match = MONTH_PATTERN.match(text)
+    match = MONTH_PATTERN.fullmatch(text)
     if not match:
-        raise ValueError(f"month '{text}' is not of the form YYYY-MM (for example 2026-04)")
+        raise ValueError(f"month {text!r} is not of the form YYYY-MM (for example 2026-04)")
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 

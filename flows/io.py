@@ -10,8 +10,9 @@ import csv
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -25,37 +26,107 @@ HASH_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class FileIdentity:
+    """Which file a path named, and in what state: another file put at the path (an atomic
+    rename) has another inode, and a change in place moves the size or the times."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, status: os.stat_result) -> FileIdentity:
+        return cls(
+            status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+        )
+
+
+@dataclass(frozen=True)
 class InputFile:
-    """One input file of a run."""
+    """One input file of a run, with the identity it had when the run found it.
+
+    The run's sha256 of the file and the rows it reads must come from the same bytes
+    (docs/operations.md): `input_sha256` hashes the file only while it is still that file,
+    and every read ends with `assert_unchanged`.
+    """
 
     dataset: Dataset
     path: Path
+    identity: FileIdentity | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.identity is None:
+            object.__setattr__(self, "identity", FileIdentity.of(self.path.stat()))
 
     @property
     def name(self) -> str:
         return self.path.name
 
 
+def _changed(file: InputFile) -> InputRejected:
+    return InputRejected(f"{file.name} changed while the run was reading it; run again")
+
+
+def assert_unchanged(file: InputFile) -> None:
+    """Stop the run (exit 3) unless `file.path` is still the file the run found, unchanged."""
+    try:
+        now = FileIdentity.of(file.path.stat())
+    except FileNotFoundError:
+        raise _changed(file) from None
+    if now != file.identity:
+        raise _changed(file)
+
+
+def input_sha256(file: InputFile) -> str:
+    """The sha256 of the input file the run found, read through one handle; stops the run
+    (exit 3) if the path holds another file by then or the file changes while it is hashed."""
+    digest = hashlib.sha256()
+    try:
+        handle = file.path.open("rb")
+    except FileNotFoundError:
+        raise _changed(file) from None
+    with handle:
+        if FileIdentity.of(os.fstat(handle.fileno())) != file.identity:
+            raise _changed(file)
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+        if FileIdentity.of(os.fstat(handle.fileno())) != file.identity:
+            raise _changed(file)
+    return digest.hexdigest()
+
+
 def find_inputs(input_dir: Path) -> dict[Dataset, InputFile]:
-    """The input file of each dataset in `input_dir`; optional datasets may be absent."""
+    """The input file of each dataset in `input_dir`, with its identity as found now;
+    optional datasets may be absent."""
     if not input_dir.is_dir():
         raise UsageError(f"--input {input_dir}: no such folder")
     found: dict[Dataset, InputFile] = {}
     for dataset in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS):
         paths = [input_dir / f"{dataset.value}{suffix}" for suffix in SUFFIXES]
-        present = [path for path in paths if path.is_file()]
+        present = [file for path in paths if (file := _regular_file(dataset, path))]
         if len(present) > 1:
             raise InputRejected(
                 f"{input_dir}: both {present[0].name} and {present[1].name} are present; "
                 f"keep one file for {dataset.value}"
             )
         if present:
-            found[dataset] = InputFile(dataset, present[0])
+            found[dataset] = present[0]
         elif dataset in REQUIRED_DATASETS:
             raise InputRejected(
                 f"{input_dir}: the required file {dataset.value}.csv (or .parquet) is missing"
             )
     return found
+
+
+def _regular_file(dataset: Dataset, path: Path) -> InputFile | None:
+    """The input file at `path` with its identity, if a regular file is there (as is_file)."""
+    try:
+        status = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return InputFile(dataset, path, FileIdentity.of(status)) if S_ISREG(status.st_mode) else None
 
 
 def sha256(path: Path) -> str:
@@ -133,6 +204,7 @@ def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
 
 def input_columns(file: InputFile) -> list[str]:
     """File-level checks of the header (or Parquet schema); returns the extra columns."""
+    assert_unchanged(file)
     if file.path.suffix == ".parquet":
         try:
             names = pq.read_schema(file.path).names
@@ -149,7 +221,11 @@ def text_chunks(file: InputFile, chunk_rows: int | None = None) -> Iterator[pl.D
     Each chunk holds the required columns (trimmed, null for empty) and `ROW`, numbered from 1
     over the whole file. Empty records at the end of the file are not rows: a chunk's empty
     tail is held back until a later record shows it is in the middle of the file.
+
+    polars reads by path: after each chunk, and after the last, the path must still be the
+    file the run found, unchanged (`assert_unchanged`), or the run stops.
     """
+    assert_unchanged(file)
     columns = INPUTS[file.dataset].columns
     parquet = file.path.suffix == ".parquet"
     if parquet:
@@ -166,6 +242,7 @@ def text_chunks(file: InputFile, chunk_rows: int | None = None) -> Iterator[pl.D
         try:
             batch = next(batches)
         except StopIteration:
+            assert_unchanged(file)
             return
         except pl.exceptions.PolarsError as exc:
             if parquet:
@@ -174,6 +251,7 @@ def text_chunks(file: InputFile, chunk_rows: int | None = None) -> Iterator[pl.D
             raise InputRejected(_unreadable_csv(file, exc)) from None
         if parquet:
             batch = pl.DataFrame([_parquet_text(file, batch, name) for name in columns])
+        assert_unchanged(file)
         chunk = _normalise(batch, columns, next_row)
         next_row += chunk.height
         # The last row that is not blank; the rows after it wait for the next chunk.

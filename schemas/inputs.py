@@ -1,8 +1,9 @@
 """Input datasets (SPEC section 3): declared once, as pandera models over the text of each file.
 
 Every value arrives as text. Each model checks the *form* of every column (required, digits,
-calendar date, month, plain decimal, ISO codes); `validate_text` turns pandera's failure cases
-into exception rows, and `parse_text` casts the rows that passed to their typed columns.
+calendar date, month, plain decimal, ISO codes) and, in the base model, that no value holds an
+invisible or control character; `validate_text` turns pandera's failure cases into exception
+rows, and `parse_text` casts the rows that passed to their typed columns.
 Checks that depend on the rule settings (statuses, the currency table) are added per run.
 """
 
@@ -29,6 +30,12 @@ AMOUNT_FORM = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 CURRENCY_FORM = r"^[A-Z]{3}$"
 EMAIL_FORM = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 COUNTRIES_FORM = r"^[A-Z]{2}(;[A-Z]{2})*$"
+# An invisible format character (Cf: zero-width spaces and joiners, bidi controls, a BOM) or a
+# control character (Cc) in a value; free text may hold tab, CR and LF (docs/bad-input.md).
+HIDDEN = r"[\p{Cc}\p{Cf}]"
+HIDDEN_IN_FREE_TEXT = r"[\p{Cc}\p{Cf}--[\t\n\r]]"
+# Kinds whose form admits visible ASCII only: the form check already rejects a hidden character.
+FORMED_KINDS = frozenset({"digits", "date", "month", "amount", "currency", "countries"})
 # Decimal(18, 2) holds at most 16 digits before the point.
 MAX_INTEGER_DIGITS = 16
 TOO_MANY_INTEGER_DIGITS = rf"^[+-]?0*[1-9][0-9]{{{MAX_INTEGER_DIGITS},}}(\.[0-9]*)?$"
@@ -45,6 +52,7 @@ EXPECTED = {
     "status": "one of the plan statuses",
     "profile_status": " or ".join(s.value for s in ProfileStatus),
     "text": "text",
+    "free_text": "text",
 }
 
 
@@ -72,6 +80,16 @@ class TextModel(pa.DataFrameModel):
         strict = False
         coerce = False
 
+    @pa.check(".*", regex=True, name="visible_text")
+    def visible_text(cls, data: PolarsData) -> pl.LazyFrame:
+        """No invisible format or control character, so a resent id cannot pass for a new one
+        (free text may hold tab, CR and LF); a formed column is left to its form."""
+        kind = (cls.to_schema().columns[data.key].metadata or {}).get("kind", "text")
+        if kind in FORMED_KINDS:
+            return data.lazyframe.select(pl.repeat(True, pl.len()))
+        hidden = HIDDEN_IN_FREE_TEXT if kind == "free_text" else HIDDEN
+        return data.lazyframe.select(~pl.col(data.key).str.contains(hidden).fill_null(False))
+
 
 class Programs(TextModel):
     program: str = Field(nullable=False, metadata=_kind("text"))
@@ -90,7 +108,7 @@ class Plans(TextModel):
     program: str = Field(nullable=False, metadata=_kind("text"))
     fund: str = Field(nullable=False, metadata=_kind("text"))
     period: str = Field(nullable=False, metadata=_kind("text"))
-    market: str = Field(nullable=False, metadata=_kind("text"))
+    market: str = Field(nullable=False, metadata=_kind("free_text"))
     currency: str = Field(nullable=False, str_matches=CURRENCY_FORM, metadata=_kind("currency"))
     reviewer_email: str = Field(nullable=False, str_matches=EMAIL_FORM, metadata=_kind("email"))
     status: str = Field(nullable=False, metadata=_kind("status"))
@@ -137,13 +155,13 @@ class Earnings(TextModel):
 class Campaigns(TextModel):
     campaign_id: str = Field(nullable=False, metadata=_kind("text"))
     plan_id: str = Field(nullable=False, metadata=_kind("text"))
-    name: str = Field(nullable=False, metadata=_kind("text"))
+    name: str = Field(nullable=False, metadata=_kind("free_text"))
 
 
 class Activities(TextModel):
     activity_id: str = Field(nullable=False, metadata=_kind("text"))
     campaign_id: str = Field(nullable=False, metadata=_kind("text"))
-    name: str = Field(nullable=False, metadata=_kind("text"))
+    name: str = Field(nullable=False, metadata=_kind("free_text"))
     countries: str = Field(nullable=False, str_matches=COUNTRIES_FORM, metadata=_kind("countries"))
 
 
@@ -316,9 +334,25 @@ def failure_exceptions(
         if "__currency" in cases.columns
         else pl.lit(None, pl.Int64)
     )
+    free_text = [name for name, kind in kinds.items() if kind == "free_text"]
+    hidden = (
+        pl.when(column.is_in(free_text))
+        .then(value.str.extract(f"({HIDDEN_IN_FREE_TEXT})"))
+        .otherwise(value.str.extract(f"({HIDDEN})"))
+    )
+    shown, code_point = _hidden_characters(cases.get_column("value"))
     message = (
         pl.when(code == Code.MISSING_VALUE)
         .then(pl.format("{} is empty; a value is required", column))
+        .when((code == Code.INVALID_VALUE) & hidden.is_not_null())
+        .then(
+            pl.format(
+                "{} '{}' holds an invisible or control character ({}); retype the value",
+                column,
+                value.str.replace_many(shown),
+                hidden.replace_strict(code_point, return_dtype=pl.String),
+            )
+        )
         .when(code == Code.UNKNOWN_CURRENCY)
         .then(pl.format("currency '{}' is not in the currency table of the rules", value))
         .when(check == "fits_currency")
@@ -350,9 +384,18 @@ def failure_exceptions(
         )
         .otherwise(pl.format("{} '{}' is not {}", column, value, expected))
     )
-    return finish_exceptions(
-        cases.with_columns(code.alias("code"), message.alias("message")), spec.dataset
-    )
+    found = cases.with_columns(code.alias("code"), message.alias("message"))
+    # A hidden character can fail a column's form too: one exception per cell and sentence.
+    found = found.unique(["index", "column", "code", "message"], keep="first", maintain_order=True)
+    return finish_exceptions(found, spec.dataset)
+
+
+def _hidden_characters(values: pl.Series) -> tuple[dict[str, str], dict[str, str]]:
+    """For the few distinct hidden characters in `values`: the marker that shows each in a
+    message (`<U+200B>`), and its code point (`U+200B`)."""
+    found = values.str.extract_all(HIDDEN).explode().drop_nulls().unique().to_list()
+    code_point = {char: f"U+{ord(char):04X}" for char in found}
+    return {char: f"<{point}>" for char, point in code_point.items()}, code_point
 
 
 EXCEPTION_COLUMNS: dict[str, pl.DataType] = {

@@ -38,7 +38,7 @@ def fingerprint(files: dict[Dataset, io.InputFile]) -> dict[str, str]:
     """sha256 of each input file, two at a time (hashing releases the GIL)."""
     ordered = sorted(files.items())
     with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = list(pool.map(lambda item: io.sha256(item[1].path), ordered))
+        digests = list(pool.map(lambda item: io.input_sha256(item[1]), ordered))
     return {dataset.value: digest for (dataset, _), digest in zip(ordered, digests, strict=True)}
 
 

@@ -33,11 +33,24 @@ def test_parse_month(text: str, expected: date) -> None:
         "",
         "April 2026",
         " 2026-04",
+        pytest.param("２０２６-04", id="fullwidth-digits"),
+        pytest.param("٢٠٢٦-04", id="arabic-indic-digits"),
+        pytest.param("2026-0４", id="one-fullwidth-digit"),
+        pytest.param("2026-04\n", id="trailing-newline"),
+        pytest.param("2026-04\r\n", id="trailing-CRLF"),
+        pytest.param("2026-04 ", id="trailing-space"),
+        pytest.param("2026-04\u200b", id="trailing-zero-width-space"),
+        pytest.param("2026-04\nX", id="second-line"),
     ],
 )
 def test_parse_month_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="YYYY-MM"):
         calendar.parse_month(text)
+
+
+def test_a_rejected_month_is_shown_with_its_invisible_characters_escaped() -> None:
+    with pytest.raises(ValueError, match=r"month '2026-04\\n' is not"):
+        calendar.parse_month("2026-04\n")
 
 
 @pytest.mark.parametrize(

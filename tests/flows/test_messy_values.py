@@ -221,6 +221,9 @@ EARNING_MONTH_CASES = [
     pytest.param("2026-02-30", INVALID_VALUE, id="INVALID_VALUE-impossible-date"),
     pytest.param("April 2026", INVALID_VALUE, id="INVALID_VALUE-month-name"),
     pytest.param("", MISSING_VALUE, id="MISSING_VALUE-empty-month"),
+    pytest.param("２０２６-04", INVALID_VALUE, id="INVALID_VALUE-fullwidth-digits"),
+    pytest.param("2026-04\u200b", INVALID_VALUE, id="INVALID_VALUE-zero-width-space"),
+    pytest.param("2026-04\nX", INVALID_VALUE, id="INVALID_VALUE-a-second-line"),
 ]
 
 
@@ -603,3 +606,66 @@ def test_typed_parquet_column_that_is_not_text_rejects_the_file(
     assert "earnings.parquet" in str(raised.value)
     assert f"'{column}'" in str(raised.value)
     assert nothing_published(tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "resent_id",
+    [
+        pytest.param("ERN-2604-0077\u200b", id="INVALID_VALUE-trailing-zero-width-space"),
+        pytest.param("ERN-2604\u200d-0077", id="INVALID_VALUE-zero-width-joiner"),
+        pytest.param("\ufeffERN-2604-0077", id="INVALID_VALUE-leading-BOM"),
+        pytest.param("ERN-2604-0077\x00", id="INVALID_VALUE-trailing-NUL"),
+    ],
+)
+def test_a_row_resent_with_an_invisible_character_is_not_paid_again(
+    tmp_path: Path, resent_id: str
+) -> None:
+    """The tester's case: ERN-2604-0077 resent as ERN-2604-0077 + U+200B was paid twice."""
+    rows = [earning("ERN-2604-0077", "1000.00"), earning(resent_id, "1000.00")]
+    published = _run_with(tmp_path, **{"earnings.csv": csv_text(Dataset.EARNINGS, rows)})
+    assert published.payouts.select("earnings_count", "earned_amount").rows() == [
+        (1, Decimal("1000.00"))
+    ]
+    resent = published.exceptions_of("earnings")
+    assert resent.select("row_number", "record_key", "code", "column", "amount").rows() == [
+        (2, resent_id, INVALID_VALUE, "earning_id", Decimal("1000.00"))
+    ]
+    assert "invisible or control character (U+" in resent.item(0, "message")
+    assert published.reconciliation["holds"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize(
+    ("cell", "code"),
+    [
+        pytest.param("2026-04\n", None, id="trailing-LF-trimmed"),
+        pytest.param("2026-04\r\n", None, id="trailing-CRLF-trimmed"),
+        pytest.param("\t2026-04 ", None, id="tab-and-space-around-trimmed"),
+        pytest.param("２０２６-04", INVALID_VALUE, id="INVALID_VALUE-fullwidth-digits"),
+        pytest.param("2026-04\u200b", INVALID_VALUE, id="INVALID_VALUE-zero-width-space"),
+        pytest.param("2026-04\n\u200b", INVALID_VALUE, id="INVALID_VALUE-LF-then-zero-width"),
+    ],
+)
+def test_earning_month_cell_reads_alike_in_csv_and_parquet(
+    tmp_path: Path, suffix: str, cell: str, code: str | None
+) -> None:
+    """Surrounding whitespace (a trailing newline too) is trimmed the same way from a CSV field
+    and a Parquet string; what is left must be ASCII YYYY-MM, with nothing after it."""
+    rows = [earning("E-1", "1000.00"), earning("E-2", "250.00", month=cell)]
+    files = minimal_files(rows)
+    folder = write_folder(tmp_path / "in", files)
+    if suffix == ".parquet":
+        earnings = folder / "earnings.csv"
+        pl.read_csv(earnings, infer_schema=False).write_parquet(folder / "earnings.parquet")
+        earnings.unlink()
+        assert pl.read_parquet(folder / "earnings.parquet").item(1, "earning_month") == cell
+    published = run(folder, tmp_path / "out")
+    found = published.exceptions_of("earnings")
+    if code is None:
+        assert found.is_empty()
+        assert published.payouts.select("earnings_count").item() == 2
+    else:
+        assert found.select("row_number", "code", "column", "value").rows() == [
+            (2, code, "earning_month", cell.strip())
+        ]
+        assert published.payouts.select("earnings_count").item() == 1

@@ -109,8 +109,21 @@ def test_corrected_file_at_the_same_path_is_read_afresh(
         (["run", "--month", "2026-04", "--input", "no-such-folder"], 2, "--input"),
         (["run", "--month", "2026-04", "--rules", "no-such.toml"], 2, "--rules"),
         (["backfill", "--from", "2026-04", "--to", "2026-02"], 2, "--to"),
+        (["run", "--month", "２０２６-04"], 2, "--month"),
+        (["run", "--month", "2026-04\n"], 2, "--month"),
+        (["backfill", "--from", "2026-02\n", "--to", "2026-04"], 2, "--month"),
+        (["history", "--month", "2026-04\n"], 2, "--month"),
     ],
-    ids=["bad-month", "missing-input-folder", "missing-rules", "backwards-backfill"],
+    ids=[
+        "bad-month",
+        "missing-input-folder",
+        "missing-rules",
+        "backwards-backfill",
+        "month-of-fullwidth-digits",
+        "month-with-a-trailing-newline",
+        "backfill-from-with-a-trailing-newline",
+        "history-month-with-a-trailing-newline",
+    ],
 )
 def test_cli_usage_errors(args: list[str], code: int, phrase: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "out")])

@@ -15,6 +15,7 @@ import pytest
 
 from coop_rules.vocabulary import Code, Dataset
 from flows.io import InputFile, read_text
+from schemas import inputs
 from schemas.inputs import (
     INPUTS,
     empty_exceptions,
@@ -428,3 +429,155 @@ def test_the_one_pass_screen_flags_every_row_pandera_fails(dataset: Dataset) -> 
     assert failing <= flagged
     key = ["row_number", "code", "column"]
     assert validate_text(text, spec, settings).sort(key).equals(whole.sort(key))
+
+
+# --- Invisible and control characters: INVALID_VALUE, so a resent id cannot pass for new ----
+
+
+def _inside(text: str, char: str) -> str:
+    """`text` with `char` in its middle (a value's edges are trimmed when it is read)."""
+    middle = len(text) // 2
+    return text[:middle] + char + text[middle:]
+
+
+def hidden(dataset: Dataset, column: str, char: str, name: str):
+    """Row 2 of `dataset` with `char` inside its `column`: INVALID_VALUE naming the code point."""
+    valid = FIRST_AND_SECOND[dataset][1][column]
+    code_point = f"U+{ord(char):04X}"
+    message = (
+        f"{column} '{_inside(valid, f'<{code_point}>')}' holds an invisible or control "
+        f"character ({code_point}); retype the value"
+    )
+    return pytest.param(
+        dataset,
+        column,
+        _inside(valid, char),
+        message,
+        id=f"INVALID_VALUE-{dataset.value}.{column}-{name}",
+    )
+
+
+HIDDEN_CASES = [
+    hidden(EARNINGS, "earning_id", "\u200b", "zero-width-space"),
+    hidden(EARNINGS, "earning_id", "\u200d", "zero-width-joiner"),
+    hidden(EARNINGS, "earning_id", "\u202e", "right-to-left-override"),
+    hidden(EARNINGS, "earning_id", "\ufeff", "BOM-mid-value"),
+    hidden(EARNINGS, "earning_id", "\x00", "NUL"),
+    hidden(EARNINGS, "earning_id", "\x07", "BEL"),
+    hidden(EARNINGS, "earning_id", "\t", "tab"),
+    hidden(EARNINGS, "earning_id", "\n", "line-feed"),
+    hidden(EARNINGS, "earning_id", "\x85", "next-line-C1-control"),
+    hidden(EARNINGS, "program", "\u2060", "word-joiner"),
+    hidden(EARNINGS, "fund", "\u00ad", "soft-hyphen"),
+    hidden(EARNINGS, "mpn_id", "\u200b", "zero-width-space"),
+    hidden(EARNINGS, "earning_month", "\u200b", "zero-width-space"),
+    hidden(EARNINGS, "amount", "\x00", "NUL"),
+    hidden(EARNINGS, "currency", "\u200c", "zero-width-non-joiner"),
+    hidden(PLANS, "plan_id", "\u2066", "left-to-right-isolate"),
+    hidden(PLANS, "reviewer_email", "\ufeff", "BOM-mid-value"),
+    hidden(PLANS, "reviewer_email", "\x1b", "escape"),
+    hidden(PLANS, "status", "\u200b", "zero-width-space"),
+    hidden(PLANS, "created_on", "\u200e", "left-to-right-mark"),
+    hidden(PLANS, "market", "\u200b", "zero-width-space-in-free-text"),
+    hidden(PLANS, "market", "\x07", "BEL-in-free-text"),
+    hidden(PROGRAMS, "period", "\u200b", "zero-width-space"),
+    hidden(LIMITS, "limit_amount", "\u200b", "zero-width-space"),
+    hidden(CAMPAIGNS, "campaign_id", "\u200b", "zero-width-space"),
+    hidden(CAMPAIGNS, "name", "\u202e", "right-to-left-override-in-free-text"),
+    hidden(ACTIVITIES, "activity_id", "\t", "tab"),
+    hidden(ACTIVITIES, "countries", "\u200b", "zero-width-space"),
+    hidden(ACTIVITIES, "name", "\ufeff", "BOM-in-free-text"),
+]
+
+
+def _screen_flags_row_2(dataset: Dataset, column: str, raw: str) -> bool:
+    first, second = FIRST_AND_SECOND[dataset]
+    text = b.text_frame(dataset, [first, second | {column: raw}])
+    return (~passes(text, schema_for(INPUTS[dataset], b.settings()))).to_list() == [False, True]
+
+
+@pytest.mark.parametrize(("dataset", "column", "raw", "message"), HIDDEN_CASES)
+def test_a_hidden_character_is_invalid_value(
+    dataset: Dataset, column: str, raw: str, message: str
+) -> None:
+    assert _screen_flags_row_2(dataset, column, raw)
+    result = run_with_second(dataset, **{column: raw})
+    found = result.exceptions.filter(
+        (pl.col("source") == dataset.value) & (pl.col("column") == column)
+    )
+    assert found.select("row_number", "code", "value").rows() == [(2, "INVALID_VALUE", raw)]
+    assert found.item(0, "message") == message
+
+
+@pytest.mark.parametrize(
+    ("dataset", "column", "char"),
+    [
+        pytest.param(PLANS, "market", "\t", id="free-text-plans.market-tab"),
+        pytest.param(PLANS, "market", "\r\n", id="free-text-plans.market-CRLF"),
+        pytest.param(CAMPAIGNS, "name", "\n", id="free-text-campaigns.name-line-feed"),
+        pytest.param(ACTIVITIES, "name", "\n", id="free-text-activities.name-line-feed"),
+        pytest.param(ACTIVITIES, "name", "\r", id="free-text-activities.name-CR"),
+        pytest.param(EARNINGS, "earning_id", "\u00a0", id="no-break-space-is-visible-space"),
+        pytest.param(PLANS, "market", "é", id="letters-of-any-script"),
+    ],
+)
+def test_free_text_may_hold_tab_cr_and_lf(dataset: Dataset, column: str, char: str) -> None:
+    raw = _inside(FIRST_AND_SECOND[dataset][1][column], char)
+    assert not _screen_flags_row_2(dataset, column, raw)
+    assert b.problems(run_with_second(dataset, **{column: raw}), dataset) == []
+
+
+@pytest.mark.parametrize(
+    "dataset", [PROGRAMS, PLANS, LIMITS, EARNINGS, CAMPAIGNS, ACTIVITIES], ids=lambda d: d.value
+)
+def test_every_column_refuses_a_zero_width_space(dataset: Dataset) -> None:
+    """Whatever its kind, every column of every input refuses a hidden character: a column
+    added later cannot forget it."""
+    for column in INPUTS[dataset].columns:
+        raw = _inside(FIRST_AND_SECOND[dataset][1][column] or "x", "\u200b")
+        assert _screen_flags_row_2(dataset, column, raw), column
+        found = run_with_second(dataset, **{column: raw}).exceptions.filter(
+            (pl.col("source") == dataset.value) & (pl.col("column") == column)
+        )
+        assert found.select("code").to_series().to_list() == ["INVALID_VALUE"], column
+        assert "(U+200B)" in found.item(0, "message"), column
+
+
+def test_one_exception_per_cell_when_a_hidden_character_also_breaks_the_form() -> None:
+    # A space fails the email form and the zero-width space the visible-text check.
+    raw = "megan bowen\u200b@example.com"
+    result = run_with_second(PLANS, reviewer_email=raw)
+    found = result.exceptions.filter(pl.col("column") == "reviewer_email")
+    assert found.select("row_number", "code").rows() == [(2, "INVALID_VALUE")]
+    assert "(U+200B)" in found.item(0, "message")
+
+
+@pytest.mark.parametrize(
+    ("form", "valid"),
+    [
+        ("DIGITS_6_10", "4412907"),
+        ("DATE_FORM", "2026-04-30"),
+        ("MONTH_FORM", "2026-04"),
+        ("AMOUNT_FORM", "100.00"),
+        ("CURRENCY_FORM", "USD"),
+        ("EMAIL_FORM", "megan@example.com"),
+        ("COUNTRIES_FORM", "US;CA"),
+    ],
+)
+@pytest.mark.parametrize(
+    "around",
+    [
+        pytest.param("{}\n", id="trailing-LF"),
+        pytest.param("{}\r\n", id="trailing-CRLF"),
+        pytest.param("\n{}", id="leading-LF"),
+        pytest.param("{}\nX", id="second-line"),
+    ],
+)
+def test_a_form_matches_the_whole_value_and_no_line_of_it(
+    form: str, valid: str, around: str
+) -> None:
+    """polars' `$` (Rust regex) is the end of the text, not of a line: a value that reaches the
+    schema untrimmed with a line break does not pass for its first line."""
+    pattern = getattr(inputs, form)
+    values = pl.Series([valid, around.format(valid)])
+    assert values.str.contains(pattern).to_list() == [True, False]
