@@ -21,6 +21,8 @@ os.environ.setdefault(
 )
 # The temporary server's telemetry heartbeat only adds noise (sqlite lock errors) to a run.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The temporary server answers in 20 s on an idle machine, not always on a busy one.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer  # noqa: E402
 from rich import box  # noqa: E402
@@ -30,6 +32,7 @@ from rich.table import Table  # noqa: E402
 from coop_rules.calendar import months_between, previous_month  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
 from flows.monthly import validate_month  # noqa: E402
+from flows.options import check_output, check_run_options  # noqa: E402
 
 app = typer.Typer(
     add_completion=False,
@@ -117,10 +120,11 @@ def _run_one(
     reason: str | None,
     strict: bool,
 ) -> dict[str, Any]:
-    from flows.orchestration import monthly_payout, set_reporter
+    from flows.orchestration import monthly_payout, set_reporter, start_temporary_server
 
     status, report = _progress(True)
     with status:
+        start_temporary_server()
         set_reporter(report)
         try:
             return monthly_payout(
@@ -133,11 +137,6 @@ def _run_one(
             )
         finally:
             set_reporter(None)
-
-
-def _check_input(input_dir: Path) -> None:
-    if not input_dir.is_dir():
-        raise UsageError(f"--input {input_dir}: no such folder")
 
 
 @app.command()
@@ -153,7 +152,7 @@ def run(
     """Publish one earning month's payout, exception and payment files."""
     try:
         chosen = validate_month(month or previous_month(datetime.now(UTC).date()))
-        _check_input(input_dir)
+        check_run_options(input_dir, output, reason)
         _summary(_run_one(chosen, input_dir, output, rules, reason, strict))
     except typer.Exit:
         raise
@@ -179,7 +178,7 @@ def backfill(
         months = months_between(from_month, to_month)
         if not months:
             raise UsageError(f"--to {to_month} is before --from {from_month}")
-        _check_input(input_dir)
+        check_run_options(input_dir, output, reason)
         for month in months:
             _summary(_run_one(month, input_dir, output, rules, reason, strict))
     except typer.Exit:
@@ -195,14 +194,16 @@ def history(
     debug: DebugOpt = False,
 ) -> None:
     """List the runs in the output folder and which one is published per month."""
-    from flows.publish import OutputFolder, list_runs, read_registry
+    from flows.publish import OutputFolder, list_runs, read_registry, settle
 
     try:
         if month:
             validate_month(month)
-        if not output.is_dir():
-            raise UsageError(f"--output {output}: no such folder")
+        check_output(output, write=False)
         folder = OutputFolder(output)
+        settled = settle(folder)
+        if settled:
+            out.print(f"{settled} first", markup=False, highlight=False)
         registry = read_registry(folder)
         table = Table(
             title=f"runs in {output}", box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
