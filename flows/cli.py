@@ -23,6 +23,8 @@ os.environ.setdefault(
 )
 # The temporary server's telemetry heartbeat only adds noise (sqlite lock errors) to a run.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The temporary server answers in 20 s on an idle machine, not always on a busy one.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer  # noqa: E402
 from rich import box  # noqa: E402
@@ -33,6 +35,7 @@ from coop_rules.calendar import months_between, previous_month  # noqa: E402
 from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
 from flows.manifest import Manifest, summary_sentences, summary_tables  # noqa: E402
+from flows.options import check_output, check_run_options  # noqa: E402
 from flows.run import progress, validate_month  # noqa: E402
 
 app = typer.Typer(
@@ -143,8 +146,10 @@ def _run_one(
     allow_empty: bool = False,
 ) -> dict[str, Any]:
     from flows.orchestration import month_tags, monthly_payout
+    from flows.prefect_server import start_temporary_server
 
     with _progress(), month_tags(month):
+        start_temporary_server()
         return monthly_payout(
             month=month,
             input_dir=str(input_dir),
@@ -154,11 +159,6 @@ def _run_one(
             strict=strict,
             allow_empty=allow_empty,
         )
-
-
-def _check_input(input_dir: Path) -> None:
-    if not input_dir.is_dir():
-        raise UsageError(f"--input {input_dir}: no such folder")
 
 
 @app.command()
@@ -175,7 +175,7 @@ def run(
     """Publish one earning month's payout, exception and payment files."""
     try:
         chosen = validate_month(month or previous_month(datetime.now(UTC).date()))
-        _check_input(input_dir)
+        check_run_options(input_dir, output, reason)
         _summary(_run_one(chosen, input_dir, output, rules, reason, strict, allow_empty))
     except typer.Exit:
         raise
@@ -202,7 +202,7 @@ def backfill(
         months = months_between(from_month, to_month)
         if not months:
             raise UsageError(f"--to {to_month} is before --from {from_month}")
-        _check_input(input_dir)
+        check_run_options(input_dir, output, reason)
         for month in months:
             _summary(_run_one(month, input_dir, output, rules, reason, strict, allow_empty))
     except typer.Exit:
@@ -229,10 +229,11 @@ def history(
     try:
         if month:
             validate_month(month)
-        if not output.is_dir():
-            raise UsageError(f"--output {output}: no such folder")
+        check_output(output, write=False)
         folder = OutputFolder(output)
-        settle(folder)
+        settled = settle(folder)
+        if settled:
+            out.print(f"{settled} first", markup=False, highlight=False)
         registry = read_registry(folder)
         states = batch_states(folder)
         rows = []

@@ -31,3 +31,11 @@ class ReconciliationFailed(RunError):
     """The run's figures do not add up; nothing is published (exit 1)."""
 
     exit_code = 1
+
+
+class OutputUnusable(UsageError):
+    """--output is not a folder a run can write: the filesystem root, a file, read-only (exit 2)."""
+
+
+class DiskFull(RunError):
+    """The disk of the output folder filled up; the published data was left as it was (exit 1)."""

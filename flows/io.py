@@ -7,8 +7,10 @@ text. Surrounding spaces are trimmed and an empty value is null (a decision the 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,21 +341,61 @@ def _parquet_text(file: InputFile, frame: pl.DataFrame, name: str) -> pl.Series:
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> str:
     """Write `frame` to `path` through a temporary file in the same folder; return its sha256."""
     temporary = path.with_name(f".{path.name}.tmp")
-    frame.write_parquet(temporary, compression="zstd", statistics=True)
-    _fsync(temporary)
-    os.replace(temporary, path)
+    try:
+        frame.write_parquet(temporary, compression="zstd", statistics=True)
+        _fsync(temporary)
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        raise write_error(error, temporary) from error
     return sha256(path)
 
 
 def write_bytes_atomic(data: bytes, path: Path) -> str:
     """Write bytes to `path` through a temporary file in the same folder; return their sha256."""
     temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        raise write_error(error, temporary) from error
     return hashlib.sha256(data).hexdigest()
+
+
+# polars names the cause of a failed write only in its text, if at all.
+_POLARS_ERRNO = re.compile(r"os error (\d+)")
+
+
+def write_error(error: BaseException, path: Path) -> BaseException:
+    """A failed write as an OSError naming the file and its errno, so the caller can say "disk
+    full" or "read-only" and where; any other error as it was."""
+    if isinstance(error, OSError):
+        if error.filename is not None or error.errno is None:
+            return error
+        code = error.errno
+    elif isinstance(error, pl.exceptions.PolarsError):
+        found = _POLARS_ERRNO.search(str(error))
+        if found:
+            code = int(found.group(1))
+        elif _no_space_left(path.parent):
+            # e.g. "Invalid thrift: transport error" when the footer found the disk full
+            code = errno.ENOSPC
+        else:
+            return error
+    else:
+        return error
+    return OSError(code, os.strerror(code), str(path))
+
+
+def _no_space_left(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def _fsync(path: Path) -> None:

@@ -142,14 +142,16 @@ def summary_tables(manifest: Manifest) -> list[Table]:
 
 
 def summary_sentences(manifest: Manifest) -> list[str]:
-    """The lines under the tables: the reconciliation, and notes on the payment batch."""
+    """The lines under the tables: the reconciliation of the month and of its batch."""
     rec = manifest.reconciliation
     lines = [
         f"earnings rows in scope {rec['in_scope_rows']}: routed {rec['routed_rows']}, "
         f"with exceptions {rec['exception_rows']}; exceptions in all files "
         f"{manifest.exception_count}; reconciliation {'holds' if rec['holds'] else 'FAILS'}"
     ]
-    lines.extend(manifest.payments.get("notes", []))
+    payments = manifest.payments.get("reconciliation")
+    if payments:
+        lines.append(f"payments reconciliation {'holds' if payments['holds'] else 'FAILS'}")
     return lines
 
 

@@ -34,6 +34,7 @@ from coop_rules.calendar import previous_month
 from flows.defaults import DEFAULTS
 from flows.errors import RunError
 from flows.manifest import markdown, summary_sentences, summary_tables
+from flows.options import check_reason
 from flows.release import release_month
 from flows.run import RunOptions, RunOutcome, progress, run_month
 from flows.stages import decide, propose, publish, read, route, validate
@@ -153,6 +154,7 @@ def monthly_payout(
     previous calendar month, as the scheduled run on the 1st wants). With `await_approval`
     (the deployment sets it), the run then pauses until a person approves or rejects the
     payment batch in the UI, or the timeout passes (docs/payments.md, "Approval")."""
+    check_reason(reason)
     options = RunOptions(
         month=month or previous_month(datetime.now(UTC).date()),
         input_dir=Path(input_dir),

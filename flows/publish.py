@@ -8,25 +8,32 @@ Layout under the output folder:
     .coop/lock                                  one run at a time (flock: freed when a process dies)
     .coop/published.json                        month -> the run that published it, and its digest
     .coop/journal.json                          a publish in progress (rolled back if interrupted)
-    .coop/staging/                              runs being written; nothing here is published
+    .coop/staging/                              runs being written, backups of a publish in
+                                                progress; nothing here is published
 
 Publishing replaces each month file with `os.replace` (atomic on one filesystem), so a reader of
-`payouts/` sees the old month or the new, never a mix. The journal keeps hard links to the files it
-replaces: if a run dies mid-publish, the next run puts them back before it starts.
+one file sees the old month or the new. The journal names hard links to the files it replaces,
+relative to the output folder: a publish that fails puts them back itself, and one whose process
+died is completed or rolled back by the next command of any kind (`settle`), from any working
+directory. See docs/operations.md.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-from flows.errors import Refused
+from flows.errors import DiskFull, OutputUnusable, Refused, RunError
+from flows.io import write_error
+from flows.options import check_output
 
 DATASETS = ("payouts", "exceptions")
 PART = "part-0.parquet"
@@ -71,11 +78,15 @@ class OutputFolder:
 
 def _write_json(path: Path, data: object) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        raise write_error(error, temporary) from error
 
 
 def read_registry(folder: OutputFolder) -> dict[str, dict]:
@@ -85,43 +96,150 @@ def read_registry(folder: OutputFolder) -> dict[str, dict]:
     return json.loads(folder.registry.read_text(encoding="utf-8"))
 
 
+# errno of the failures that say the output folder cannot take the run, not that the run is wrong.
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_UNUSABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+
+
+def output_error(folder: OutputFolder, error: BaseException) -> RunError | None:
+    """The sentence for a disk full, read-only or forbidden output folder; None for any other
+    failure (or one about a file outside the folder, such as an input)."""
+    if not isinstance(error, OSError) or error.errno not in _FULL | _UNUSABLE:
+        return None
+    place = str(folder.root)
+    if error.filename is not None:
+        place = os.fsdecode(error.filename)
+        if not Path(place).absolute().is_relative_to(folder.root.absolute()):
+            return None
+    kept = (
+        "the next command puts the published data back as it was"
+        if folder.journal.exists()
+        else "the published data was left as it was"
+    )
+    if error.errno in _FULL:
+        return DiskFull(
+            f"--output {folder.root}: the disk is full (no space left while writing {place}); "
+            f"{kept}: free some space and run again"
+        )
+    return OutputUnusable(
+        f"--output {folder.root}: cannot write {place} ({os.strerror(error.errno).lower()}); {kept}"
+    )
+
+
+def _translated(folder: OutputFolder, error: BaseException) -> BaseException:
+    return output_error(folder, error) or error
+
+
+def _lock_handle(folder: OutputFolder) -> TextIO:
+    try:
+        folder.prepare()
+        return (folder.state / "lock").open("a+", encoding="utf-8")
+    except OSError as error:
+        raise _translated(folder, error) from error
+
+
+def _try_lock(handle: TextIO) -> bool:
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 @contextmanager
 def run_lock(folder: OutputFolder) -> Iterator[None]:
     """Hold the output folder's lock for one run; exit 4 if another run holds it.
 
     flock is released by the kernel when the holding process dies, so a killed run never
-    leaves the folder locked.
+    leaves the folder locked. On the way in, an interrupted publish is completed or rolled back;
+    on the way out after a failure, nothing the run staged is left behind.
     """
-    folder.prepare()
-    handle = (folder.state / "lock").open("a+", encoding="utf-8")
+    check_output(folder.root)
+    handle = _lock_handle(folder)
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(handle):
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise Refused(
                 f"--output {folder.root}: another run ({holder}) holds the lock on this output "
                 "folder; wait for it to finish and run again"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        recover(folder)
-        _clear_staging(folder)
-        yield
+            )
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            recover(folder)
+            _clear_staging(folder)
+        except OSError as error:
+            raise _translated(folder, error) from error
+        try:
+            yield
+        except BaseException as error:
+            _tidy_after_failure(folder)
+            translated = _translated(folder, error)
+            if translated is error:
+                raise
+            raise translated from error
+    finally:
+        handle.close()
+
+
+def settle(folder: OutputFolder) -> str | None:
+    """Complete or roll back a publish that a killed process left half done; every command
+    that reads or writes an output folder calls this first (a run does it under its lock).
+
+    Takes the lock only for the moment it needs. If a live run holds the lock, the pending
+    publish is that run's own and it finishes it: nothing is done. Returns what was done.
+    """
+    if not folder.journal.is_file():
+        return None
+    handle = _lock_handle(folder)
+    try:
+        if not _try_lock(handle):
+            return None
+        return recover(folder)
+    except OSError as error:
+        raise _translated(folder, error) from error
     finally:
         handle.close()
 
 
 def _clear_staging(folder: OutputFolder) -> None:
-    """Remove what killed runs left half-written in staging (never published)."""
+    """Remove what failed or killed runs left half-written in staging (never published)."""
     for leftover in folder.staging.iterdir():
         if leftover.is_dir():
             shutil.rmtree(leftover)
         else:
             leftover.unlink()
+    for temporary in folder.state.glob(".*.tmp"):
+        temporary.unlink()
+
+
+def _tidy_after_failure(folder: OutputFolder) -> None:
+    """After a failed run: roll back a publish still pending, drop what was staged. Best effort:
+    the original error is what the person must read, and the next command tries again."""
+    with suppress(OSError):
+        recover(folder)
+    with suppress(OSError):
+        _clear_staging(folder)
+
+
+def _stored(folder: OutputFolder, path: Path) -> str:
+    """A path inside the output folder as the journal keeps it: relative to the folder, so any
+    process finds it whatever its working directory."""
+    return path.relative_to(folder.root).as_posix()
+
+
+def _resolved(folder: OutputFolder, stored: str) -> Path:
+    path = Path(stored)
+    if path.is_absolute():
+        return path
+    if ".coop" in path.parts:
+        # Journals of earlier versions held the folder as the run was given it: keep what is
+        # inside the output folder.
+        return folder.root.joinpath(*path.parts[path.parts.index(".coop") :])
+    return folder.root / path
 
 
 def recover(folder: OutputFolder) -> str | None:
@@ -134,27 +252,45 @@ def recover(folder: OutputFolder) -> str | None:
     journal = json.loads(folder.journal.read_text(encoding="utf-8"))
     month, run_id = journal["month"], journal["run_id"]
     if read_registry(folder).get(month, {}).get("run_id") == run_id:
-        _drop_backups(journal)
-        folder.journal.unlink()
+        _finish(folder, journal)
         return f"the interrupted publish of {month} by run {run_id} had completed"
-    for dataset in DATASETS:
-        target = folder.published_file(dataset, month)
-        backup = journal["backups"].get(dataset)
-        if backup and Path(backup).exists():
+    _roll_back(folder, journal)
+    return f"the interrupted publish of {month} by run {run_id} was rolled back"
+
+
+def _roll_back(folder: OutputFolder, journal: dict) -> None:
+    """Put back the files a publish replaced and remove what it added; safe to repeat."""
+    month, run_id = journal["month"], journal["run_id"]
+    targets = journal.get("targets") or {
+        dataset: _stored(folder, folder.published_file(dataset, month)) for dataset in DATASETS
+    }
+    for dataset, stored_target in targets.items():
+        target = _resolved(folder, stored_target)
+        stored = journal["backups"].get(dataset)
+        if stored is None:
+            # The month had no such file before this publish: whatever is there is the new run's.
+            target.unlink(missing_ok=True)
+            with suppress(OSError):
+                target.parent.rmdir()
+            continue
+        backup = _resolved(folder, stored)
+        if backup.exists():
+            # If the target was never replaced it is the same file: rename does nothing.
             os.replace(backup, target)
-        elif target.exists():
-            target.unlink()
+            backup.unlink(missing_ok=True)
+        # A missing backup was already put back by an interrupted rollback: the target is it.
     run_dir = folder.run_dir(run_id)
     if run_dir.exists():
         shutil.rmtree(run_dir)
     folder.journal.unlink()
-    return f"the interrupted publish of {month} by run {run_id} was rolled back"
 
 
-def _drop_backups(journal: dict) -> None:
-    for backup in journal["backups"].values():
-        if backup and Path(backup).exists():
-            Path(backup).unlink()
+def _finish(folder: OutputFolder, journal: dict) -> None:
+    """A publish the registry names: its backups are no longer needed."""
+    for stored in journal["backups"].values():
+        if stored is not None:
+            _resolved(folder, stored).unlink(missing_ok=True)
+    folder.journal.unlink()
 
 
 def publish(
@@ -164,36 +300,78 @@ def publish(
     staged_run: Path,
     staged_parts: dict[str, Path],
     registry_entry: dict,
+    targets: dict[str, Path] | None = None,
 ) -> Path:
-    """Make `staged_run` the run `run_id` and its parts the published month, atomically per file.
+    """Make `staged_run` the run `run_id` and its parts the published month.
 
     `staged_parts` maps each dataset to a Parquet file (without the partition column) in the
-    output folder's staging area, so every `os.replace` stays on one filesystem.
+    output folder's staging area, so every `os.replace` stays on one filesystem. The month's
+    files are replaced by two consecutive renames, then the registry names the run: that write
+    is the commit. Any failure before it (a full disk, a read-only folder) puts the previous
+    files back before the error leaves this function, and leaves nothing staged behind; a
+    process killed before it is rolled back by the next command (`settle`).
     """
+    targets = {
+        dataset: (targets or {}).get(dataset) or folder.published_file(dataset, month)
+        for dataset in staged_parts
+    }
     backups: dict[str, str | None] = {}
-    for dataset in DATASETS:
-        current = folder.published_file(dataset, month)
-        if current.exists():
-            backup = folder.state / f"backup-{dataset}-{month}.parquet"
-            if backup.exists():
-                backup.unlink()
-            os.link(current, backup)
-            backups[dataset] = str(backup)
-        else:
-            backups[dataset] = None
-    _write_json(folder.journal, {"month": month, "run_id": run_id, "backups": backups})
-    run_dir = folder.run_dir(run_id)
-    os.rename(staged_run, run_dir)
-    for dataset in DATASETS:
-        target = folder.published_file(dataset, month)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged_parts[dataset], target)
-    registry = read_registry(folder)
-    registry[month] = registry_entry
-    _write_json(folder.registry, registry)
-    _drop_backups({"backups": backups})
-    folder.journal.unlink()
+    try:
+        # Hard links keep the replaced files; they are made before the journal names them.
+        for dataset, current in targets.items():
+            if current.exists():
+                backup = folder.staging / f"backup-{dataset}-{month}.parquet"
+                backup.unlink(missing_ok=True)
+                os.link(current, backup)
+                backups[dataset] = _stored(folder, backup)
+            else:
+                backups[dataset] = None
+        journal = {
+            "month": month,
+            "run_id": run_id,
+            "backups": backups,
+            "targets": {dataset: _stored(folder, path) for dataset, path in targets.items()},
+        }
+        _write_json(folder.journal, journal)
+    except BaseException as error:
+        _drop_staged(folder, staged_run, staged_parts, backups)
+        raise _translated(folder, error) from error
+    try:
+        run_dir = folder.run_dir(run_id)
+        os.rename(staged_run, run_dir)
+        for dataset, target in targets.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged_parts[dataset], target)
+        registry = read_registry(folder)
+        registry[month] = registry_entry
+        _write_json(folder.registry, registry)
+    except BaseException as error:
+        with suppress(OSError):
+            _roll_back(folder, journal)
+        _drop_staged(folder, staged_run, staged_parts, backups)
+        raise _translated(folder, error) from error
+    # Committed: what is left is tidying, which the next command redoes if it fails here.
+    with suppress(OSError):
+        _finish(folder, journal)
     return run_dir
+
+
+def _drop_staged(
+    folder: OutputFolder,
+    staged_run: Path,
+    staged_parts: dict[str, Path],
+    backups: dict[str, str | None],
+) -> None:
+    """Remove a failed publish's staged files, unless a journal still needs its backups."""
+    with suppress(OSError):
+        if staged_run.exists():
+            shutil.rmtree(staged_run)
+        for part in staged_parts.values():
+            part.unlink(missing_ok=True)
+        if not folder.journal.exists():
+            for stored in backups.values():
+                if stored is not None:
+                    _resolved(folder, stored).unlink(missing_ok=True)
 
 
 def list_runs(folder: OutputFolder) -> list[dict]:

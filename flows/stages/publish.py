@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 from coop_rules.calendar import payment_date
 from flows import io
+from flows.batches import statement_file
 from flows.manifest import InputRecord, Manifest
 from flows.publish import DATASETS, publish, read_registry
 from flows.run import MonthRun, RunOutcome, progress
 from flows.stages.decide import Decided, month_part
-from flows.stages.propose import Proposed
+from flows.stages.propose import Proposed, statement_part
 from flows.stages.read import ReadInputs
 from flows.stages.route import Routed
 from flows.stages.validate import Validated
@@ -90,6 +91,11 @@ def publish_month(
     io.write_bytes_atomic(manifest.to_json(), run.staged / "manifest.json")
     progress.info("publishing")
     parts = {dataset: month_part(run, dataset) for dataset in DATASETS}
+    targets = {}
+    if proposed.batch:
+        # The batch is proposed by publishing its statement beside the month.
+        parts["statements"] = statement_part(run)
+        targets["statements"] = statement_file(run.folder, proposed.payments["payment_date"])
     run_dir = publish(
         run.folder,
         run.month,
@@ -97,10 +103,13 @@ def publish_month(
         run.staged,
         parts,
         {"run_id": run.run_id, "digest": validated.digest, "input_digest": inputs.input_digest},
+        targets,
     )
     message = f"{run.month} published by run {run.run_id}"
     if manifest.changes:
         message += f"; {manifest.changes['summary']}"
+    for note in manifest.payments.get("notes", []):
+        message += f"; {note}"
     if manifest.later_months_to_rerun:
         message += (
             "; later published months of the period rest on what this run replaced: "

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows import io
 from flows.run import MonthRun
 
 
 def put(run: MonthRun, name: str, frame: pl.DataFrame) -> None:
     """Keep `frame` for a later stage of this run."""
     run.work.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(run.work / f"{name}.parquet", compression="lz4", statistics=False)
+    path = run.work / f"{name}.parquet"
+    try:
+        # Read back by this run only: fast compression, no statistics, no fsync.
+        frame.write_parquet(path, compression="lz4", statistics=False)
+    except BaseException as error:
+        raise io.write_error(error, path) from error
 
 
 def get(run: MonthRun, name: str, columns: list[str] | None = None) -> pl.DataFrame:

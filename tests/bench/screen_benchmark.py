@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
-from flows.monthly import default_rules_path
 
 from coop_rules.settings import parse_rules
 from coop_rules.vocabulary import Dataset
 from flows.io import find_inputs, read_text
+from flows.rules import default_rules_path
 from schemas.inputs import INPUTS, passes, schema_for
 
 REPEATS = 7

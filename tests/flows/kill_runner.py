@@ -1,6 +1,8 @@
 """A real month run that stops at a chosen moment and waits to be killed (for test_kill.py).
 
-Usage: python kill_runner.py STAGE INPUT OUTPUT REASON. Prints PAUSED when it reaches STAGE.
+Usage: python kill_runner.py STAGE INPUT OUTPUT REASON. Prints PAUSED when it reaches STAGE:
+reading, computing, writing, publishing (between the month's two file replacements) or
+committed (the registry names the new run, its backups are not yet dropped).
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ def main() -> None:
                 pause()
 
         publish.os.replace = replace_then_pause  # type: ignore[assignment]
+
+    if stage == "committed":
+        real_finish = publish._finish
+
+        def pause_then_finish(folder, journal) -> None:
+            pause()
+            real_finish(folder, journal)
+
+        publish._finish = pause_then_finish  # type: ignore[assignment]
 
     run_month(
         RunOptions(

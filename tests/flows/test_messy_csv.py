@@ -16,7 +16,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from flows.monthly import read_inputs
 
 from coop_rules.vocabulary import ROW, Code, Dataset
 from flows.errors import InputRejected
@@ -416,15 +415,11 @@ def test_payment_profiles_file_is_optional(tmp_path: Path, given: bool) -> None:
         row = ("4412907", "Action required", "2026-01-15")
         files["payment_profiles.csv"] = csv_text(Dataset.PAYMENT_PROFILES, [row])
     found = find_inputs(write_folder(tmp_path / "in", files))
-    frames, extras = read_inputs(found)
     assert (Dataset.PAYMENT_PROFILES in found) is given
-    profiles = frames[Dataset.PAYMENT_PROFILES]
     if given:
-        assert profiles is not None
+        profiles, extras = read_text(found[Dataset.PAYMENT_PROFILES])
         assert profiles.drop(ROW).rows() == [("4412907", "Action required", "2026-01-15")]
-        assert extras[Dataset.PAYMENT_PROFILES.value] == []
-    else:
-        assert profiles is None
+        assert extras == []
 
 
 def test_payment_profiles_in_both_forms_is_a_file_level_error(tmp_path: Path) -> None:

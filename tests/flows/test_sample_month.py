@@ -4,7 +4,7 @@ The expected values live next to this file, copied from CASES.md (made from the 
 this code): expected_2026_04_payouts.csv (section 1), expected_2026_04_exceptions.csv (3.1 and
 3.2), expected_2026_04_payments.csv (4), expected_2026_04_reconciliation.csv (5),
 expected_backfill.csv and expected_backfill_exceptions.csv (2). Runs go through
-`flows.monthly.run_month`, the plain function, without Prefect.
+`flows.run.run_month`, the plain sequence of stages, without Prefect.
 """
 
 from __future__ import annotations
@@ -188,7 +188,20 @@ def test_april_payments_csv_matches_cases(april: tuple[RunOutcome, Path]) -> Non
     outcome, _ = april
     got = payments_csv(outcome)
     want = expected("expected_2026_04_payments.csv")
-    assert list(got[0]) == ["mpn_id", "currency", "payment_date", "amount", "plan_count"]
+    assert list(got[0]) == [
+        "payment_id",
+        "mpn_id",
+        "currency",
+        "payment_date",
+        "amount",
+        "plan_count",
+    ]
+    # Every April account of the sample is owed more than its currency's minimum: all PAY.
+    for r in got:
+        assert (
+            r["payment_id"] == f"{r['payment_date'].replace('-', '')}-{r['mpn_id']}-{r['currency']}"
+        )
+        assert ("." in r["amount"]) == (r["currency"] != "JPY")
     normal = [
         (r["mpn_id"], r["currency"], r["payment_date"], Decimal(r["amount"]), int(r["plan_count"]))
         for r in got

@@ -1,0 +1,54 @@
+"""Checks of the options a person gives (docs/operations.md), made before any work starts.
+
+No Prefect here: a usage error is reported at once, without waiting for a Prefect server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flows.errors import OutputUnusable, UsageError
+
+
+def check_input(input_dir: Path) -> Path:
+    """--input must be an existing folder."""
+    if not input_dir.is_dir():
+        raise UsageError(f"--input {input_dir}: no such folder")
+    return input_dir
+
+
+def check_output(output: Path, *, write: bool = True) -> Path:
+    """--output must be a folder (or a path where one can be made), never the filesystem root
+    nor a file; with `write`, one this process may write to. A missing folder is fine to write
+    (the run makes it); a reader (`write=False`) needs it to exist."""
+    resolved = output.resolve()
+    if resolved == Path(resolved.anchor):
+        raise OutputUnusable(
+            f"--output {output}: that is the filesystem root; name a folder for the payout files"
+        )
+    existing = next(path for path in (resolved, *resolved.parents) if path.exists())
+    if not existing.is_dir():
+        where = "it is a file" if existing == resolved else f"{existing} is a file"
+        raise OutputUnusable(f"--output {output}: not a folder ({where})")
+    if not write and existing != resolved:
+        raise UsageError(f"--output {output}: no such folder")
+    if write and not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputUnusable(
+            f"--output {output}: the folder {existing} is read-only; nothing can be published there"
+        )
+    return output
+
+
+def check_reason(reason: str | None) -> str | None:
+    """--reason, when given, must say something."""
+    if reason is not None and not reason.strip():
+        raise UsageError("--reason: empty; say in a few words why the month is being rerun")
+    return reason
+
+
+def check_run_options(input_dir: Path, output: Path, reason: str | None) -> None:
+    """The folder and reason options of `run` and `backfill`, judged before Prefect starts."""
+    check_input(input_dir)
+    check_output(output)
+    check_reason(reason)
