@@ -181,7 +181,7 @@ def test_a_run_whose_earnings_are_replaced_after_fingerprinting_publishes_nothin
 
     monkeypatch.setattr(io, "text_chunks", read)
     published = run(folder, out)
-    assert published.outcome.manifest["inputs"]["earnings"]["sha256"] == (
+    assert published.outcome.manifest.inputs["earnings"].sha256 == (
         hashlib.sha256(new_bytes[0]).hexdigest()
     )
     assert published.payouts.select("earnings_count").item() == len(NEW_ROWS)

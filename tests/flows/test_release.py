@@ -1,0 +1,140 @@
+"""Payments from balances, released in order (docs/payments.md): the minimum carries a balance,
+a release appends to the ledger once, a correction after release is recovered from the next
+batch, never paid twice."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.errors import Refused, UsageError
+from flows.release import release_month
+from flows.run import RunOptions, run_month
+from tests.coop_rules import builders as b
+
+
+def write_inputs(folder: Path, earnings: list[b.Row]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    datasets = {
+        "programs": [b.program()],
+        "plans": [b.plan()],
+        "plan_limits": [b.limit(limit_amount="20000.00")],
+        "earnings": earnings,
+    }
+    for name, rows in datasets.items():
+        pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(
+            folder / f"{name}.csv"
+        )
+    return folder
+
+
+def statement(outcome) -> dict:
+    (row,) = pl.read_parquet(outcome.run_dir / "statements.parquet").iter_rows(named=True)
+    return row
+
+
+def run(inputs: Path, out: Path, month: str, reason: str | None = None):
+    return run_month(RunOptions(month=month, input_dir=inputs, output_dir=out, reason=reason))
+
+
+@pytest.fixture
+def months(tmp_path: Path) -> tuple[Path, Path]:
+    """USD 150 in February (below the 200 minimum), 100 in March, 300 in April."""
+    inputs = write_inputs(
+        tmp_path / "in",
+        [
+            b.earning(earning_id="E-02", earning_month="2026-02", amount="150.00"),
+            b.earning(earning_id="E-03", earning_month="2026-03", amount="100.00"),
+            b.earning(earning_id="E-04", earning_month="2026-04", amount="300.00"),
+        ],
+    )
+    return inputs, tmp_path / "out"
+
+
+def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, Path]) -> None:
+    inputs, out = months
+    february = run(inputs, out, "2026-02")
+    row = statement(february)
+    assert (row["status"], row["owed"], row["carried_amount"]) == (
+        "BELOW_MINIMUM",
+        Decimal("150.00"),
+        Decimal("150.00"),
+    )
+    assert (february.run_dir / "payments.csv").read_text().count("\n") == 1  # header only
+    release_month(out, "2026-02", "Megan Bowen")
+    march = run(inputs, out, "2026-03")
+    row = statement(march)
+    assert (row["status"], row["brought_forward"], row["order_amount"]) == (
+        "PAY",
+        Decimal("150.00"),
+        Decimal("250.00"),
+    )
+    assert row["payment_id"] == "20260415-4412907-USD"
+    done = release_month(out, "2026-03", "Megan Bowen")
+    assert done.status == "released"
+    again = release_month(out, "2026-03", "Someone Else")
+    assert again.status == "already released" and "Megan Bowen" in again.message
+    ledger = pl.scan_parquet(out / "ledger").collect()
+    assert ledger.get_column("amount").sum() == Decimal("250.00")
+    bank = (out / "releases" / "2026-04-15" / "payments.csv").read_bytes()
+    assert bank == (march.run_dir / "payments.csv").read_bytes()
+    assert (
+        json.loads((out / "releases" / "2026-04-15" / "release.json").read_text())["approved_by"]
+        == "Megan Bowen"
+    )
+
+    # March is corrected down by 100 after its release: no second March batch, no negative.
+    frame = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
+    frame.with_columns(
+        pl.when(pl.col("earning_id") == "E-03")
+        .then(pl.lit("0.00"))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    ).write_csv(inputs / "earnings.csv")
+    corrected = run(inputs, out, "2026-03", reason="March earning withdrawn")
+    assert corrected.manifest.payments["batch"] == "none"
+    assert "goes to the next batch" in corrected.message
+    assert pl.read_parquet(corrected.run_dir / "statements.parquet").height == 0
+    assert (out / "releases" / "2026-04-15" / "payments.csv").read_bytes() == bank
+
+    # April: 300 earned, 100 to recover: 200 paid.
+    april = run(inputs, out, "2026-04", reason="March corrected")
+    row = statement(april)
+    assert (row["status"], row["owed"], row["order_amount"]) == (
+        "PAY",
+        Decimal("200.00"),
+        Decimal("200.00"),
+    )
+    assert april.manifest.payments["reconciliation"]["holds"]
+
+
+def test_release_refusals(months: tuple[Path, Path]) -> None:
+    inputs, out = months
+    with pytest.raises(UsageError):
+        release_month(out, "2026-02", "   ")
+    run(inputs, out, "2026-02")
+    with pytest.raises(Refused, match="not published"):
+        release_month(out, "2026-05", "Megan Bowen")
+    run(inputs, out, "2026-03")
+    with pytest.raises(Refused, match="batches go out in order"):
+        release_month(out, "2026-03", "Megan Bowen")
+    # February republished after March's batch was computed: March's batch is stale.
+    frame = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
+    frame.with_columns(
+        pl.when(pl.col("earning_id") == "E-02")
+        .then(pl.lit("160.00"))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    ).write_csv(inputs / "earnings.csv")
+    run(inputs, out, "2026-02", reason="February corrected")
+    release_month(out, "2026-02", "Megan Bowen")
+    with pytest.raises(Refused, match="stale"):
+        release_month(out, "2026-03", "Megan Bowen")
+    # The earnings file changed, so March's rerun needs a reason like any changed input.
+    march = run(inputs, out, "2026-03", reason="February corrected")
+    assert march.manifest.payments["batch"] == "proposed"
+    assert release_month(out, "2026-03", "Megan Bowen").status == "released"
