@@ -13,7 +13,7 @@ Each child's wall time, CPU time (user + system) and peak RSS are measured from 
 rusage (``os.wait4``), as ``/usr/bin/time`` does: the peak is that of the largest single
 process of the child's tree (the child or a descendant it waited for), not a sum.
 
-The table gives, per size, the CLI's wall and peak memory over each DuckDB engine's, and,
+The table gives, per size, the CLI's wall, CPU and peak memory over each DuckDB engine's, and,
 when several sizes run, each engine's peak over its peak at the previous size.
 
 Then the published payouts of the last CLI run are compared with the last ``duckdb`` output on
@@ -246,7 +246,8 @@ def _stats(measures: list[Measure]) -> dict[str, float]:
 def print_table(results: dict[tuple[int, str], list[Measure]]) -> None:
     """Median/min/max wall seconds, median CPU seconds and peak MiB per size and engine.
 
-    Then, per size, the CLI over each DuckDB engine (wall medians, peak medians) and each
+    Then, per size, the CLI over each DuckDB engine (wall, CPU and peak medians: on a busy
+    machine the CPU ratio is the steadier one) and each
     engine's peak over its peak at the previous size (does memory grow with the month?).
     """
     print(
@@ -275,8 +276,12 @@ def print_table(results: dict[tuple[int, str], list[Measure]]) -> None:
         for engine in DUCKDB_ENGINES:
             if "cli" in stats and engine in stats:
                 wall = stats["cli"]["median"] / stats[engine]["median"]
+                cpu = stats["cli"]["cpu"] / stats[engine]["cpu"]
                 peak = stats["cli"]["peak"] / stats[engine]["peak"]
-                print(f"{'':>12} CLI/{engine}: {wall:.2f}x wall (medians), {peak:.2f}x peak memory")
+                print(
+                    f"{'':>12} CLI/{engine}: {wall:.2f}x wall, {cpu:.2f}x CPU (medians),"
+                    f" {peak:.2f}x peak memory"
+                )
 
 
 def _short(size: int) -> str:
