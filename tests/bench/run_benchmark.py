@@ -1,18 +1,27 @@
-"""Benchmark ``coop-payouts run`` against the DuckDB reference core, and cross-check them.
+"""Benchmark ``coop-payouts run`` against two DuckDB cores, and cross-check them.
 
 For each size, generates an input month (cached in the data folder), then runs, ``--runs``
-times each and interleaved, as separate processes:
+times each and interleaved, as separate processes, the engines of ``--engines``:
 
-- the DuckDB core: ``python tests/bench/duckdb_core.py INPUT MONTH OUT.parquet``;
-- the CLI: ``coop-payouts run --month MONTH --input INPUT --output FRESH_DIR``.
+- ``duckdb``, the reference core, which also drops repeated earning_ids and invalid amounts:
+  ``python tests/bench/duckdb_core.py INPUT MONTH OUT.parquet``;
+- ``duckdb-bare``, the bare core (routing, status, limit in force, cap; no validation, no
+  duplicate ids), the floor the CLI's time is judged against: the same with ``--bare``;
+- ``cli``: ``coop-payouts run --month MONTH --input INPUT --output FRESH_DIR``.
 
 Each child's wall time, CPU time (user + system) and peak RSS are measured from its own
 rusage (``os.wait4``), as ``/usr/bin/time`` does: the peak is that of the largest single
 process of the child's tree (the child or a descendant it waited for), not a sum.
 
-Then the published payouts of the last CLI run are compared with the last DuckDB output on
+The table gives, per size, the CLI's wall, CPU and peak memory over each DuckDB engine's, and,
+when several sizes run, each engine's peak over its peak at the previous size.
+
+Then the published payouts of the last CLI run are compared with the last ``duckdb`` output on
 the plans both pay (CLI ``outcome == "PAY"``): payable_amount per plan and totals per
-currency. Exit status: 0 all runs succeeded and agree, 1 a run failed or a mismatch.
+currency, to the cent. The bare core's amounts are not comparable (it sums every row of a
+repeated earning_id, and rows the pipeline rejects as invalid), so of it only the plans are
+checked: it must pay every plan the CLI pays; how many amounts agree is printed for
+information. Exit status: 0 all runs succeeded and agree, 1 a run failed or a mismatch.
 
     python tests/bench/run_benchmark.py --sizes 1000000,10000000 --runs 3
 
@@ -43,7 +52,8 @@ HERE = Path(__file__).resolve().parent
 GENERATOR = HERE / "generate.py"
 DUCKDB_CORE = HERE / "duckdb_core.py"
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "coop-payouts-bench"
-ENGINES = ("duckdb", "cli")
+ENGINES = ("duckdb", "duckdb-bare", "cli")
+DUCKDB_ENGINES = ("duckdb", "duckdb-bare")
 
 
 @dataclass
@@ -188,6 +198,38 @@ def compare(cli_output: Path, duckdb_parquet: Path, month: str) -> bool:
     return ok
 
 
+def check_bare(cli_output: Path, bare_parquet: Path, month: str) -> bool:
+    """Check the bare core pays every plan the CLI pays; print; True if it does.
+
+    Amounts are only counted, not checked: the bare core keeps repeated earning_ids and
+    rows the pipeline rejects, so a plan such rows reach is paid a different amount.
+    """
+    money = pl.Decimal(18, 2)
+    cli = pl.scan_parquet(cli_output / "payouts")
+    if "earning_month" in cli.collect_schema().names():
+        cli = cli.filter(pl.col("earning_month").cast(pl.String) == month)
+    pay = (
+        cli.filter(pl.col("outcome") == "PAY")
+        .select("plan_id", pl.col("payable_amount").cast(money))
+        .collect()
+    )
+    bare = pl.read_parquet(bare_parquet).select("plan_id", pl.col("payable_amount").cast(money))
+    both = pay.join(bare, on="plan_id", how="inner", suffix="_bare")
+    missing = pay.join(bare, on="plan_id", how="anti")
+    same = both.filter(pl.col("payable_amount") == pl.col("payable_amount_bare")).height
+    print(
+        f"\nbare core on {month}: pays {bare.height:,} plans; of the CLI's {pay.height:,},"
+        f" {both.height:,} paid, {same:,} of them the same amount (not checked: see --help)"
+    )
+    if missing.height:
+        print(f"  MISMATCH: {missing.height:,} plans paid by the CLI, absent from the bare core")
+        print(missing.head(10))
+        print("  FAILED")
+        return False
+    print("  OK")
+    return True
+
+
 def _stats(measures: list[Measure]) -> dict[str, float]:
     walls = [m.wall for m in measures]
     peaks = [m.peak_mib for m in measures]
@@ -202,12 +244,18 @@ def _stats(measures: list[Measure]) -> dict[str, float]:
 
 
 def print_table(results: dict[tuple[int, str], list[Measure]]) -> None:
-    """Median/min/max wall seconds, median CPU seconds and peak MiB per size and engine."""
+    """Median/min/max wall seconds, median CPU seconds and peak MiB per size and engine.
+
+    Then, per size, the CLI over each DuckDB engine (wall, CPU and peak medians: on a busy
+    machine the CPU ratio is the steadier one) and each
+    engine's peak over its peak at the previous size (does memory grow with the month?).
+    """
     print(
-        f"\n{'earnings':>12} {'engine':<7} {'runs':>4} {'wall median':>12} {'min':>7} {'max':>7}"
-        f" {'CPU s':>7} {'peak MiB':>9} {'max MiB':>8}"
+        f"\n{'earnings':>12} {'engine':<11} {'runs':>4} {'wall median':>12} {'min':>7}"
+        f" {'max':>7} {'CPU s':>7} {'peak MiB':>9} {'max MiB':>8} {'peak growth':>14}"
     )
     sizes = sorted({size for size, _ in results})
+    previous: dict[str, tuple[int, float]] = {}  # engine -> (size, median peak)
     for size in sizes:
         stats = {}
         for engine in ENGINES:
@@ -215,15 +263,33 @@ def print_table(results: dict[tuple[int, str], list[Measure]]) -> None:
             if not measures:
                 continue
             s = stats[engine] = _stats(measures)
+            growth = ""
+            if engine in previous:
+                before, peak_before = previous[engine]
+                growth = f"{s['peak'] / peak_before:.2f}x vs {_short(before)}"
+            previous[engine] = (size, s["peak"])
             print(
-                f"{size:>12,} {engine:<7} {len(measures):>4} {s['median']:>12.2f}"
+                f"{size:>12,} {engine:<11} {len(measures):>4} {s['median']:>12.2f}"
                 f" {s['min']:>7.2f} {s['max']:>7.2f} {s['cpu']:>7.1f} {s['peak']:>9,.0f}"
-                f" {s['peak_max']:>8,.0f}"
+                f" {s['peak_max']:>8,.0f} {growth:>14}"
             )
-        if len(stats) == 2:
-            wall = stats["cli"]["median"] / stats["duckdb"]["median"]
-            peak = stats["cli"]["peak"] / stats["duckdb"]["peak"]
-            print(f"{'':>12} CLI/DuckDB: {wall:.2f}x wall (medians), {peak:.2f}x peak memory")
+        for engine in DUCKDB_ENGINES:
+            if "cli" in stats and engine in stats:
+                wall = stats["cli"]["median"] / stats[engine]["median"]
+                cpu = stats["cli"]["cpu"] / stats[engine]["cpu"]
+                peak = stats["cli"]["peak"] / stats[engine]["peak"]
+                print(
+                    f"{'':>12} CLI/{engine}: {wall:.2f}x wall, {cpu:.2f}x CPU (medians),"
+                    f" {peak:.2f}x peak memory"
+                )
+
+
+def _short(size: int) -> str:
+    """10000000 -> 10M, 1500000 -> 1.5M, 50000 -> 50k."""
+    for unit, scale in (("M", 1_000_000), ("k", 1_000)):
+        if size >= scale:
+            return f"{size / scale:g}{unit}"
+    return str(size)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,7 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         help="PREFECT_API_URL for the CLI runs, e.g. http://127.0.0.1:4200/api "
         "(start `prefect server start` first)",
     )
-    parser.add_argument("--skip-cli", action="store_true", help="run the DuckDB core only")
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help="engines to run, comma-separated, of %(default)s (default: all)",
+    )
+    parser.add_argument("--skip-cli", action="store_true", help="leave the CLI out of --engines")
     args = parser.parse_args(argv)
     try:
         sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
@@ -271,17 +342,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sizes takes integers separated by commas; --month takes YYYY-MM")
     if not sizes or min(sizes) < 1 or args.runs < 1 or args.plans_ratio <= 0:
         parser.error("--sizes, --runs and --plans-ratio must be positive")
+    wanted = {part.strip() for part in args.engines.split(",") if part.strip()}
+    if not wanted or wanted - set(ENGINES):
+        parser.error(f"--engines takes some of {','.join(ENGINES)}, got {args.engines!r}")
+    if args.skip_cli:
+        wanted.discard("cli")
+    engines = [engine for engine in ENGINES if engine in wanted]
+    if not engines:
+        parser.error("no engine left to run (--skip-cli with --engines cli)")
+    use_cli = "cli" in engines
 
-    cli = None if args.skip_cli else find_cli()
-    if not args.skip_cli and cli is None:
+    cli = find_cli() if use_cli else None
+    if use_cli and cli is None:
         print(
             "coop-payouts is not installed in this environment (pip install -e .); "
-            "use --skip-cli to run the DuckDB core only",
+            "use --skip-cli to run the DuckDB cores only",
             file=sys.stderr,
         )
         return 2
     cli_env = dict(os.environ)
-    if not args.skip_cli:
+    if use_cli:
         if args.prefect_api_url:
             cli_env["PREFECT_API_URL"] = args.prefect_api_url
             check_prefect(args.prefect_api_url)
@@ -311,13 +391,13 @@ def main(argv: list[str] | None = None) -> int:
             data, new = ensure_data(args.data_dir, size, plans, args.month, args.seed)
             if new:
                 generated.append(data)
-            engines = ["duckdb"] if args.skip_cli else list(ENGINES)
             last: dict[str, Path] = {}
             for run in range(1, args.runs + 1):
                 for engine in engines:
-                    if engine == "duckdb":
-                        out = work / f"duckdb-{size}-{run}.parquet"
+                    if engine in DUCKDB_ENGINES:
+                        out = work / f"{engine}-{size}-{run}.parquet"
                         cmd = [sys.executable, str(DUCKDB_CORE), str(data), args.month, str(out)]
+                        cmd += ["--bare"] if engine == "duckdb-bare" else []
                         env = None
                     else:
                         out = Path(tempfile.mkdtemp(prefix="cli-", dir=work))
@@ -329,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                     results.setdefault((size, engine), []).append(m)
                     status = "ok" if m.returncode == 0 else f"FAILED (exit {m.returncode})"
                     print(
-                        f"  run {run}/{args.runs} {engine:<7} {m.wall:8.2f} s wall"
+                        f"  run {run}/{args.runs} {engine:<11} {m.wall:8.2f} s wall"
                         f" {m.cpu:8.1f} s CPU {m.peak_mib:9,.0f} MiB peak  {status}"
                     )
                     if m.returncode != 0:
@@ -346,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                     last[engine] = out
             if "cli" in last and "duckdb" in last:
                 ok = compare(last["cli"], last["duckdb"], args.month) and ok
+            if "cli" in last and "duckdb-bare" in last:
+                ok = check_bare(last["cli"], last["duckdb-bare"], args.month) and ok
         print_table(results)
     finally:
         if args.keep_data:
