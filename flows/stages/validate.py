@@ -37,9 +37,10 @@ class Validated:
     unchanged_run_id: str | None
 
 
-def month_digest(input_digest: str, basis: dict[str, str]) -> str:
-    """One digest of what a month's result depends on: inputs, rules and paid-before basis."""
-    text = json.dumps({"inputs": input_digest, "basis": basis}, sort_keys=True)
+def month_digest(input_digest: str, earlier: dict[str, str]) -> str:
+    """One digest of what a month's result depends on: inputs and rules, and the runs that
+    published the earlier months (its paid-before amounts and its batch rest on them)."""
+    text = json.dumps({"inputs": input_digest, "earlier": earlier}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -74,7 +75,9 @@ def validate_inputs(run: MonthRun, inputs: ReadInputs) -> Validated:
         if period
         else {}
     )
-    digest = month_digest(inputs.input_digest, basis)
+    # The batch rests on every earlier month, whatever its period (docs/payments.md, "Owed").
+    earlier = {m: registry[m]["run_id"] for m in sorted(registry) if m < run.month}
+    digest = month_digest(inputs.input_digest, earlier)
     published = inputs.published
     unchanged = published["run_id"] if published and published["digest"] == digest else None
     return Validated(

@@ -138,3 +138,40 @@ def test_release_refusals(months: tuple[Path, Path]) -> None:
     march = run(inputs, out, "2026-03", reason="February corrected")
     assert march.manifest.payments["batch"] == "proposed"
     assert release_month(out, "2026-03", "Megan Bowen").status == "released"
+
+
+def test_an_earlier_month_of_another_period_makes_the_batch_stale_and_a_rerun_fixes_it(
+    tmp_path: Path,
+) -> None:
+    """A batch rests on every earlier published month, whatever its period: a rerun on the
+    same files must recompute it (without --reason), not call it unchanged."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rows = {
+        "programs": [b.program(), b.fy25()],
+        "plans": [b.plan(), b.plan(plan_id="CP25-0001", period="FY25", created_on="2024-07-15",
+                                   first_submitted_on="2024-07-29", last_submitted_on="2024-08-05")],
+        "plan_limits": [b.limit(), b.limit(plan_id="CP25-0001", effective_month="2024-07")],
+        "earnings": [
+            b.earning(earning_id="E-1", earning_month="2026-04", amount="500.00"),
+            b.earning(earning_id="E-2", earning_month="2025-06", amount="700.00"),
+        ],
+    }  # fmt: skip
+    for name, frame_rows in rows.items():
+        pl.DataFrame(frame_rows, schema=dict.fromkeys(frame_rows[0], pl.String)).write_csv(
+            inputs / f"{name}.csv"
+        )
+    out = tmp_path / "out"
+    run(inputs, out, "2026-04")
+    june = run(inputs, out, "2025-06")
+    assert "2026-04" in june.manifest.payments["stale_batches"]
+    with pytest.raises(Refused):  # June 2025's batch goes first
+        release_month(out, "2026-04", "Megan Bowen")
+    release_month(out, "2025-06", "Megan Bowen")
+    with pytest.raises(Refused, match="stale"):
+        release_month(out, "2026-04", "Megan Bowen")
+    rerun = run(inputs, out, "2026-04")
+    assert rerun.status == "published"
+    assert rerun.manifest.reason == "an earlier month changed"
+    assert statement(rerun)["order_amount"] == Decimal("500.00")
+    assert release_month(out, "2026-04", "Megan Bowen").status == "released"
