@@ -150,7 +150,8 @@ def test_an_earlier_month_of_another_period_makes_the_batch_stale_and_a_rerun_fi
     rows = {
         "programs": [b.program(), b.fy25()],
         "plans": [b.plan(), b.plan(plan_id="CP25-0001", period="FY25", created_on="2024-07-15",
-                                   first_submitted_on="2024-07-29", last_submitted_on="2024-08-05")],
+                                   first_submitted_on="2024-07-29",
+                                   last_submitted_on="2024-08-05")],
         "plan_limits": [b.limit(), b.limit(plan_id="CP25-0001", effective_month="2024-07")],
         "earnings": [
             b.earning(earning_id="E-1", earning_month="2026-04", amount="500.00"),
