@@ -1,4 +1,4 @@
-"""The output folder (SPEC sections 5 and 6): published datasets, immutable runs, the lock.
+"""The output folder (docs/reruns.md): published datasets, immutable runs, the lock.
 
 Layout under the output folder:
 
@@ -15,7 +15,7 @@ Publishing replaces each month file with `os.replace` (atomic on one filesystem)
 one file sees the old month or the new. The journal names hard links to the files it replaces,
 relative to the output folder: a publish that fails puts them back itself, and one whose process
 died is completed or rolled back by the next command of any kind (`settle`), from any working
-directory. See docs/operations.md.
+directory. See docs/reruns.md, "Safety guarantees".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Input datasets (SPEC section 3): declared once, as pandera models over the text of each file.
+"""Input datasets (docs/inputs.md): declared once, as pandera models over the text of each file.
 
 Every value arrives as text. Each model checks the *form* of every column (required, digits,
 calendar date, month, plain decimal, ISO codes) and, in the base model, that no value holds an
@@ -22,7 +22,8 @@ from coop_rules.money import MONEY, fraction_digits
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import ROW, Code, Dataset, ProfileStatus
 
-# Forms of text (SPEC section 3). Amounts: an optional sign, digits, an optional point and fraction.
+# Forms of text (docs/inputs.md, "The files"). Amounts: an optional sign, digits, an optional point
+# and fraction.
 DIGITS_6_10 = r"^[0-9]{6,10}$"
 DATE_FORM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 MONTH_FORM = r"^[0-9]{4}-[0-9]{2}$"
@@ -31,7 +32,8 @@ CURRENCY_FORM = r"^[A-Z]{3}$"
 EMAIL_FORM = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 COUNTRIES_FORM = r"^[A-Z]{2}(;[A-Z]{2})*$"
 # An invisible format character (Cf: zero-width spaces and joiners, bidi controls, a BOM) or a
-# control character (Cc) in a value; free text may hold tab, CR and LF (docs/bad-input.md).
+# control character (Cc) in a value; free text may hold tab, CR and LF (docs/inputs.md, "Hostile
+# input").
 HIDDEN = r"[\p{Cc}\p{Cf}]"
 HIDDEN_IN_FREE_TEXT = r"[\p{Cc}\p{Cf}--[\t\n\r]]"
 # Kinds whose form admits visible ASCII only: the form check already rejects a hidden character.
@@ -259,7 +261,8 @@ def _amount_in_range() -> pa.Check:
 
 
 def _fits_currency(settings: RuleSettings) -> pa.Check:
-    """An amount has no more decimals than its currency's minor unit (never rounded: SPEC 3)."""
+    """An amount has no more decimals than its currency's minor unit (never rounded:
+    docs/inputs.md)."""
     digits = settings.currencies
 
     def check(data: PolarsData) -> pl.LazyFrame:
@@ -412,7 +415,7 @@ EXCEPTION_COLUMNS: dict[str, pl.DataType] = {
 
 
 def empty_exceptions() -> pl.DataFrame:
-    """An exceptions frame with no rows (the columns of SPEC section 5 before run and month)."""
+    """An exceptions frame with no rows (the columns of docs/payouts.md before run and month)."""
     return pl.DataFrame(schema=EXCEPTION_COLUMNS)
 
 
