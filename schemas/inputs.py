@@ -281,8 +281,19 @@ def failure_exceptions(
     """Turn pandera's failure cases into exception rows (code, column, raw value, row number)."""
     if failures.is_empty():
         return empty_exceptions()
-    # Columns are checked when the file is read, so pandera can only fail rows here; a failure
-    # of the frame as a whole would be a bug, and is never dropped silently.
+    _refuse_frame_failures(failures, spec)
+    cases = _cases_with_values(failures, frame, spec)
+    found = cases.with_columns(
+        _code().alias("code"), _message(cases, spec, settings).alias("message")
+    )
+    # A hidden character can fail a column's form too: one exception per cell and sentence.
+    found = found.unique(["index", "column", "code", "message"], keep="first", maintain_order=True)
+    return finish_exceptions(found, spec.dataset)
+
+
+def _refuse_frame_failures(failures: pl.DataFrame, spec: InputSpec) -> None:
+    """Columns are checked when the file is read, so pandera can only fail rows here; a failure
+    of the frame as a whole would be a bug, and is never dropped silently."""
     whole = failures.filter(pl.col("index").is_null())
     if not whole.is_empty():
         first = whole.row(0, named=True)
@@ -290,6 +301,13 @@ def failure_exceptions(
             f"{spec.dataset.value}: schema check {first['check']} failed on column "
             f"{first['column']}: {first['failure_case']}"
         )
+
+
+def _cases_with_values(
+    failures: pl.DataFrame, frame: pl.DataFrame, spec: InputSpec
+) -> pl.DataFrame:
+    """One row per failure: its check, column, row number, record key, the raw `value` of the
+    cell, and the row's currency (`__currency`) when the dataset has one."""
     rows = frame.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("index"),
         pl.col(ROW).alias("row_number"),
@@ -311,13 +329,15 @@ def failure_exceptions(
         )
         for name in cases.get_column("column").unique(maintain_order=True)
     ]
-    cases = (
+    return (
         pl.concat(values) if values else cases.with_columns(pl.lit(None, pl.String).alias("value"))
     )
+
+
+def _code() -> pl.Expr:
+    """The exception code of a failed check: a value outside its set is INVALID_VALUE."""
     check = pl.col("check")
-    column = pl.col("column")
-    value = pl.col("value")
-    code = (
+    return (
         pl.when(check.str.starts_with("isin"))
         .then(pl.lit(Code.INVALID_VALUE.value))
         .otherwise(
@@ -326,15 +346,24 @@ def failure_exceptions(
             )
         )
     )
+
+
+def _message(cases: pl.DataFrame, spec: InputSpec, settings: RuleSettings) -> pl.Expr:
+    """The sentence of each failure: what is wrong with the value and what was expected."""
+    check = pl.col("check")
+    column = pl.col("column")
+    value = pl.col("value")
+    code = _code()
     kinds = {name: spec.kind(name) for name in spec.columns}
     expected = column.replace_strict(
         {name: EXPECTED[kind] for name, kind in kinds.items()}, default="text"
     )
+    has_currency = "__currency" in cases.columns
     allowed_digits = (
         pl.col("__currency").replace_strict(
             settings.currencies, default=None, return_dtype=pl.Int64
         )
-        if "__currency" in cases.columns
+        if has_currency
         else pl.lit(None, pl.Int64)
     )
     free_text = [name for name, kind in kinds.items() if kind == "free_text"]
@@ -344,7 +373,7 @@ def failure_exceptions(
         .otherwise(value.str.extract(f"({HIDDEN})"))
     )
     shown, code_point = _hidden_characters(cases.get_column("value"))
-    message = (
+    return (
         pl.when(code == Code.MISSING_VALUE)
         .then(pl.format("{} is empty; a value is required", column))
         .when((code == Code.INVALID_VALUE) & hidden.is_not_null())
@@ -364,7 +393,7 @@ def failure_exceptions(
                 "{} '{}' has more decimals than {} allows ({}); it is never rounded",
                 column,
                 value,
-                pl.col("__currency") if "__currency" in cases.columns else pl.lit("its currency"),
+                pl.col("__currency") if has_currency else pl.lit("its currency"),
                 allowed_digits.cast(pl.String),
             )
         )
@@ -387,10 +416,6 @@ def failure_exceptions(
         )
         .otherwise(pl.format("{} '{}' is not {}", column, value, expected))
     )
-    found = cases.with_columns(code.alias("code"), message.alias("message"))
-    # A hidden character can fail a column's form too: one exception per cell and sentence.
-    found = found.unique(["index", "column", "code", "message"], keep="first", maintain_order=True)
-    return finish_exceptions(found, spec.dataset)
 
 
 def _hidden_characters(values: pl.Series) -> tuple[dict[str, str], dict[str, str]]:
