@@ -1,1 +1,3 @@
-"""Pure polars rules of coop-payouts (SPEC section 4): no I/O, no Prefect."""
+"""Pure polars rules of coop-payouts (docs/payouts.md, docs/payments.md): no I/O, no
+Prefect, no pandera, no `schemas` import (docs/README.md, "The layers").
+"""

@@ -1,4 +1,4 @@
-"""Keys and cross-checks of the input datasets (SPEC section 3), as pure polars functions.
+"""Keys and cross-checks of the input datasets (docs/inputs.md), as pure polars functions.
 
 Each function takes typed input frames (with the row number column `ROW` and, where it matters,
 `OK`: the row has no exception so far) and returns exception rows: `row_number`, `record_key`,
@@ -68,7 +68,7 @@ def unknown_references(
     record_key: str,
     parent_name: str,
 ) -> pl.DataFrame:
-    """`UNKNOWN_REFERENCE`: a row whose reference has no valid row in `parent` (SPEC 3).
+    """`UNKNOWN_REFERENCE`: a row whose reference has no valid row in `parent` (docs/inputs.md).
 
     The message tells a missing row from a row that exists but has an exception itself.
     """

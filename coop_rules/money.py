@@ -1,4 +1,5 @@
-"""Money as exact decimal text and `Decimal(18, 2)` (SPEC section 3): never a float."""
+"""Money as exact decimal text and `Decimal(18, 2)` (docs/inputs.md, "Amounts and currencies"):
+never a float."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Payout rows for month M: the ordered plan rules, the limit in force and the cap (SPEC 4).
+"""Payout rows for month M: the ordered plan rules, the limit in force and the cap
+(docs/payouts.md).
 
-One payout row per plan with routed earnings. Each rule is a named function giving the
-condition under which it applies; `PLAN_RULES` lists them in SPEC 4's order and the first that
-applies decides the row's outcome and reason.
+One payout row per plan with routed earnings. Each rule is a named function giving the condition
+under which it applies; `PLAN_RULES` lists them in the order of docs/payouts.md, "The plan
+rules", and the first that applies decides the row's outcome and reason.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from coop_rules.money import MONEY, ZERO, to_money
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Outcome, Reason
 
-# The plan as a payout row shows it (SPEC 5).
+# The plan as a payout row shows it (docs/payouts.md, "Outputs: payouts and exceptions").
 PLAN_IDENTITY = ("plan_id", "mpn_id", "program", "fund", "period", "market", "currency", "status")
 # The plan columns the rules read.
 PLAN_COLUMNS = (*PLAN_IDENTITY, "created_on", "first_submitted_on", "last_submitted_on")
@@ -79,7 +80,7 @@ def no_limit(settings: RuleSettings) -> pl.Expr:
 
 @dataclass(frozen=True)
 class PlanRule:
-    """One row of SPEC 4's ordered table of plan rules."""
+    """One row of the ordered table of plan rules (docs/payouts.md, "The plan rules")."""
 
     applies: Callable[[RuleSettings], pl.Expr]
     outcome: Outcome

@@ -1,4 +1,5 @@
-"""Routing of in-scope earnings rows to exactly one place: a plan, or an exception (SPEC 4)."""
+"""Routing of in-scope earnings rows to exactly one place: a plan, or an exception
+(docs/payouts.md, "In scope, and routing")."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ def plan_keys(plans: pl.DataFrame) -> pl.DataFrame:
 
 
 def route_code() -> pl.Expr:
-    """The first routing code that applies to a valid earnings row, in SPEC 4's order; null
-    when the row is routed to its plan."""
+    """The first routing code that applies to a valid earnings row, in the order of
+    docs/payouts.md; null when the row is routed to its plan."""
     return (
         pl.when(pl.col("period").is_null())
         .then(pl.lit(Code.NO_PROGRAM_PERIOD.value))

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 
 class Outcome(StrEnum):
-    """Outcome of a payout row (SPEC section 4)."""
+    """Outcome of a payout row (docs/payouts.md, "The plan rules")."""
 
     PAY = "PAY"
     HELD = "HELD"
@@ -18,7 +18,7 @@ class Outcome(StrEnum):
 
 
 class Reason(StrEnum):
-    """Reason of a payout row, from the first plan rule that applies (SPEC section 4)."""
+    """Reason of a payout row, from the first plan rule that applies (docs/payouts.md)."""
 
     OUTSIDE_PROGRAM_YEAR = "OUTSIDE_PROGRAM_YEAR"
     RESUBMITTED_AFTER_GRACE = "RESUBMITTED_AFTER_GRACE"
@@ -31,7 +31,8 @@ class Reason(StrEnum):
 
 
 class Code(StrEnum):
-    """Exception codes (SPEC sections 3-5): schema and key codes, then routing codes."""
+    """Exception codes (docs/inputs.md, "Exception codes"): schema and key codes, then routing
+    codes."""
 
     MISSING_VALUE = "MISSING_VALUE"
     INVALID_VALUE = "INVALID_VALUE"
@@ -74,7 +75,7 @@ class ProfileStatus(StrEnum):
 
 
 class Dataset(StrEnum):
-    """Input dataset stems (SPEC section 3), in the order they are checked."""
+    """Input dataset stems (docs/inputs.md, "The files"), in the order they are checked."""
 
     PROGRAMS = "programs"
     PLANS = "plans"

@@ -1,1 +1,3 @@
-"""Prefect flows and tasks of coop-payouts: reading inputs, publishing outputs, the CLI."""
+"""The outer layer of coop-payouts: the run and its stages with their file I/O (`flows/stages/`),
+the Prefect flow, the command line and the output folder (docs/README.md, "The layers").
+"""

@@ -1,4 +1,5 @@
-"""The `coop-payouts` command line (docs/operations.md): run, backfill, serve, history.
+"""The `coop-payouts` command line (docs/operations.md): run, backfill, history, release,
+serve.
 
 Exit codes: 0 published or unchanged; 2 usage error; 3 input rejected; 4 refused; 1 unexpected.
 Every non-zero exit prints one plain sentence on stderr; a traceback only with --debug.

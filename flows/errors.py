@@ -1,4 +1,5 @@
-"""Errors a run ends with, each carrying its exit code (SPEC section 2) and one plain sentence."""
+"""Errors a run ends with, each carrying its exit code (docs/operations.md, "Commands") and one
+plain sentence."""
 
 from __future__ import annotations
 

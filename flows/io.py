@@ -1,4 +1,4 @@
-"""Reading the input files as text (SPEC section 3) and writing output files.
+"""Reading the input files as text (docs/inputs.md) and writing output files.
 
 Every value is read as text, never type-inferred: a CSV field as written, a Parquet value as its
 text. Surrounding spaces are trimmed and an empty value is null (a decision the README records).
@@ -50,8 +50,8 @@ class InputFile:
     """One input file of a run, with the identity it had when the run found it.
 
     The run's sha256 of the file and the rows it reads must come from the same bytes
-    (docs/operations.md): `input_sha256` hashes the file only while it is still that file,
-    and every read ends with `assert_unchanged`.
+    (docs/reruns.md, "Safety guarantees"): `input_sha256` hashes the file only while it is still
+    that file, and every read ends with `assert_unchanged`.
     """
 
     dataset: Dataset
@@ -307,7 +307,7 @@ TRAILING_ZEROS = r"^([+-]?[0-9]*\.[0-9]*[1-9])0+$"
 
 
 def _parquet_text(file: InputFile, frame: pl.DataFrame, name: str) -> pl.Series:
-    """The text of each value of a typed Parquet column (SPEC 3).
+    """The text of each value of a typed Parquet column (docs/inputs.md, "How a file is read").
 
     A number is read as its shortest exact text: float 5000.0 and Decimal 5000.00 read as
     5000, so a JPY amount typed as a float or decimal fits its currency; 12.345 stays 12.345.

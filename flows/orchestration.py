@@ -1,5 +1,5 @@
 """The Prefect flow of the monthly run: one task per stage, and the run's artifacts
-(docs/operations.md, "Prefect").
+(docs/operations.md, "The schedule").
 
 The flow calls `flows.run.run_month`, the same sequence the tests call, with every stage made a
 task: the UI shows read, validate, route, decide, propose-payments and publish as task runs with

@@ -1,5 +1,5 @@
 """Prefect's temporary server, started so that it dies with the process that started it
-(docs/operations.md, "Prefect")."""
+(docs/operations.md, "The schedule")."""
 
 from __future__ import annotations
 

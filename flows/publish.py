@@ -1,4 +1,4 @@
-"""The output folder (SPEC sections 5 and 6): published datasets, immutable runs, the lock.
+"""The output folder (docs/reruns.md): published datasets, immutable runs, the lock.
 
 Layout under the output folder:
 
@@ -15,7 +15,7 @@ Publishing replaces each month file with `os.replace` (atomic on one filesystem)
 one file sees the old month or the new. The journal names hard links to the files it replaces,
 relative to the output folder: a publish that fails puts them back itself, and one whose process
 died is completed or rolled back by the next command of any kind (`settle`), from any working
-directory. See docs/operations.md.
+directory. See docs/reruns.md, "Safety guarantees".
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TextIO
 
 from flows.errors import DiskFull, OutputUnusable, Refused, RunError
-from flows.io import write_error
+from flows.io import write_bytes_atomic
 from flows.options import check_output
 
 DATASETS = ("payouts", "exceptions")
@@ -77,16 +77,8 @@ class OutputFolder:
 
 
 def _write_json(path: Path, data: object) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        temporary.unlink(missing_ok=True)
-        raise write_error(error, temporary) from error
+    """`data` as JSON at `path`, through the one atomic write (a `.tmp` file, fsync, rename)."""
+    write_bytes_atomic(json.dumps(data, indent=2, sort_keys=True).encode("utf-8"), path)
 
 
 def read_registry(folder: OutputFolder) -> dict[str, dict]:

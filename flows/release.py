@@ -1,5 +1,5 @@
-"""Releasing a month's payment batch (docs/payments.md, "Release"): the ledger rows, the bank
-file and who approved it, all at once under the output folder's lock, or nothing.
+"""Releasing a month's payment batch (docs/payments.md, "Proposed, then released"): the ledger rows,
+the bank file and who approved it, all at once under the output folder's lock, or nothing.
 
 A release is staged in `.coop/staging`, then a journal names what goes where, then two renames
 put the ledger file and the release folder in place. A process killed after the journal is

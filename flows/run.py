@@ -1,4 +1,4 @@
-"""One month, end to end, as a sequence of named stages (docs/operations.md, "Stages").
+"""One month, end to end, as a sequence of named stages (docs/README.md, "The layers").
 
     read -> validate -> route -> decide -> propose payments -> publish
 

@@ -1,4 +1,4 @@
-"""One month composed as named stages over pure frames (docs/README.md, "Layers").
+"""One month composed as named stages over pure frames (docs/README.md, "The layers").
 
     validate  pipeline/validate.py   the reference datasets, row by row
     route     pipeline/route.py      every in-scope earnings row to a plan or an exception

@@ -1,5 +1,5 @@
 """Stage "route": every in-scope earnings row to exactly one place, a plan or an exception
-(docs/payouts.md, "Routing"; docs/inputs.md for the row checks).
+(docs/payouts.md, "In scope, and routing"; docs/inputs.md for the row checks).
 
 The earnings are taken chunk by chunk (`EarningsTally`), so a month of any size passes through
 memory one chunk at a time: each chunk of text is checked against the Earnings model (a row

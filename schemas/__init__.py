@@ -1,1 +1,2 @@
-"""pandera models of every input and output dataset of coop-payouts (SPEC sections 3 and 5)."""
+"""pandera models of every input and output dataset of coop-payouts (docs/inputs.md,
+docs/payouts.md)."""

@@ -1,4 +1,4 @@
-"""Input datasets (SPEC section 3): declared once, as pandera models over the text of each file.
+"""Input datasets (docs/inputs.md): declared once, as pandera models over the text of each file.
 
 Every value arrives as text. Each model checks the *form* of every column (required, digits,
 calendar date, month, plain decimal, ISO codes) and, in the base model, that no value holds an
@@ -22,7 +22,8 @@ from coop_rules.money import MONEY, fraction_digits
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import ROW, Code, Dataset, ProfileStatus
 
-# Forms of text (SPEC section 3). Amounts: an optional sign, digits, an optional point and fraction.
+# Forms of text (docs/inputs.md, "The files"). Amounts: an optional sign, digits, an optional point
+# and fraction.
 DIGITS_6_10 = r"^[0-9]{6,10}$"
 DATE_FORM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 MONTH_FORM = r"^[0-9]{4}-[0-9]{2}$"
@@ -31,7 +32,8 @@ CURRENCY_FORM = r"^[A-Z]{3}$"
 EMAIL_FORM = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 COUNTRIES_FORM = r"^[A-Z]{2}(;[A-Z]{2})*$"
 # An invisible format character (Cf: zero-width spaces and joiners, bidi controls, a BOM) or a
-# control character (Cc) in a value; free text may hold tab, CR and LF (docs/bad-input.md).
+# control character (Cc) in a value; free text may hold tab, CR and LF (docs/inputs.md, "Hostile
+# input").
 HIDDEN = r"[\p{Cc}\p{Cf}]"
 HIDDEN_IN_FREE_TEXT = r"[\p{Cc}\p{Cf}--[\t\n\r]]"
 # Kinds whose form admits visible ASCII only: the form check already rejects a hidden character.
@@ -259,7 +261,8 @@ def _amount_in_range() -> pa.Check:
 
 
 def _fits_currency(settings: RuleSettings) -> pa.Check:
-    """An amount has no more decimals than its currency's minor unit (never rounded: SPEC 3)."""
+    """An amount has no more decimals than its currency's minor unit (never rounded:
+    docs/inputs.md)."""
     digits = settings.currencies
 
     def check(data: PolarsData) -> pl.LazyFrame:
@@ -278,8 +281,19 @@ def failure_exceptions(
     """Turn pandera's failure cases into exception rows (code, column, raw value, row number)."""
     if failures.is_empty():
         return empty_exceptions()
-    # Columns are checked when the file is read, so pandera can only fail rows here; a failure
-    # of the frame as a whole would be a bug, and is never dropped silently.
+    _refuse_frame_failures(failures, spec)
+    cases = _cases_with_values(failures, frame, spec)
+    found = cases.with_columns(
+        _code().alias("code"), _message(cases, spec, settings).alias("message")
+    )
+    # A hidden character can fail a column's form too: one exception per cell and sentence.
+    found = found.unique(["index", "column", "code", "message"], keep="first", maintain_order=True)
+    return finish_exceptions(found, spec.dataset)
+
+
+def _refuse_frame_failures(failures: pl.DataFrame, spec: InputSpec) -> None:
+    """Columns are checked when the file is read, so pandera can only fail rows here; a failure
+    of the frame as a whole would be a bug, and is never dropped silently."""
     whole = failures.filter(pl.col("index").is_null())
     if not whole.is_empty():
         first = whole.row(0, named=True)
@@ -287,6 +301,13 @@ def failure_exceptions(
             f"{spec.dataset.value}: schema check {first['check']} failed on column "
             f"{first['column']}: {first['failure_case']}"
         )
+
+
+def _cases_with_values(
+    failures: pl.DataFrame, frame: pl.DataFrame, spec: InputSpec
+) -> pl.DataFrame:
+    """One row per failure: its check, column, row number, record key, the raw `value` of the
+    cell, and the row's currency (`__currency`) when the dataset has one."""
     rows = frame.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("index"),
         pl.col(ROW).alias("row_number"),
@@ -308,13 +329,15 @@ def failure_exceptions(
         )
         for name in cases.get_column("column").unique(maintain_order=True)
     ]
-    cases = (
+    return (
         pl.concat(values) if values else cases.with_columns(pl.lit(None, pl.String).alias("value"))
     )
+
+
+def _code() -> pl.Expr:
+    """The exception code of a failed check: a value outside its set is INVALID_VALUE."""
     check = pl.col("check")
-    column = pl.col("column")
-    value = pl.col("value")
-    code = (
+    return (
         pl.when(check.str.starts_with("isin"))
         .then(pl.lit(Code.INVALID_VALUE.value))
         .otherwise(
@@ -323,15 +346,24 @@ def failure_exceptions(
             )
         )
     )
+
+
+def _message(cases: pl.DataFrame, spec: InputSpec, settings: RuleSettings) -> pl.Expr:
+    """The sentence of each failure: what is wrong with the value and what was expected."""
+    check = pl.col("check")
+    column = pl.col("column")
+    value = pl.col("value")
+    code = _code()
     kinds = {name: spec.kind(name) for name in spec.columns}
     expected = column.replace_strict(
         {name: EXPECTED[kind] for name, kind in kinds.items()}, default="text"
     )
+    has_currency = "__currency" in cases.columns
     allowed_digits = (
         pl.col("__currency").replace_strict(
             settings.currencies, default=None, return_dtype=pl.Int64
         )
-        if "__currency" in cases.columns
+        if has_currency
         else pl.lit(None, pl.Int64)
     )
     free_text = [name for name, kind in kinds.items() if kind == "free_text"]
@@ -341,7 +373,7 @@ def failure_exceptions(
         .otherwise(value.str.extract(f"({HIDDEN})"))
     )
     shown, code_point = _hidden_characters(cases.get_column("value"))
-    message = (
+    return (
         pl.when(code == Code.MISSING_VALUE)
         .then(pl.format("{} is empty; a value is required", column))
         .when((code == Code.INVALID_VALUE) & hidden.is_not_null())
@@ -361,7 +393,7 @@ def failure_exceptions(
                 "{} '{}' has more decimals than {} allows ({}); it is never rounded",
                 column,
                 value,
-                pl.col("__currency") if "__currency" in cases.columns else pl.lit("its currency"),
+                pl.col("__currency") if has_currency else pl.lit("its currency"),
                 allowed_digits.cast(pl.String),
             )
         )
@@ -384,10 +416,6 @@ def failure_exceptions(
         )
         .otherwise(pl.format("{} '{}' is not {}", column, value, expected))
     )
-    found = cases.with_columns(code.alias("code"), message.alias("message"))
-    # A hidden character can fail a column's form too: one exception per cell and sentence.
-    found = found.unique(["index", "column", "code", "message"], keep="first", maintain_order=True)
-    return finish_exceptions(found, spec.dataset)
 
 
 def _hidden_characters(values: pl.Series) -> tuple[dict[str, str], dict[str, str]]:
@@ -412,7 +440,7 @@ EXCEPTION_COLUMNS: dict[str, pl.DataType] = {
 
 
 def empty_exceptions() -> pl.DataFrame:
-    """An exceptions frame with no rows (the columns of SPEC section 5 before run and month)."""
+    """An exceptions frame with no rows (the columns of docs/payouts.md before run and month)."""
     return pl.DataFrame(schema=EXCEPTION_COLUMNS)
 
 

@@ -1,4 +1,5 @@
-"""Output datasets (SPEC section 5), validated before anything is published."""
+"""Output datasets (docs/payouts.md, docs/payments.md, docs/reruns.md), validated before anything
+is published."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""Properties of a month's rules over generated small inputs (SPEC sections 3 and 4), without I/O.
+"""Properties of a month's rules over generated small inputs (docs/inputs.md, docs/payouts.md),
+without I/O.
 
 Text frames for programs, plans, limits, earnings (and sometimes campaigns and activities) are
 drawn with good and bad values mixed in: impossible dates, overlapping periods, repeated keys,
 unknown currencies, amounts that are not plain decimals or do not fit. the stages validate,
 route and decide run on them directly, and each property is checked against a plain-Python
-reading of the SPEC, not against the code's own figures.
+reading of docs/payouts.md, not against the code's own figures.
 
 Budget: the "ci" profile of tests/hypothesis_profiles.py; HYPOTHESIS_PROFILE=long for 2000.
 """
@@ -286,7 +287,7 @@ def compute(inputs: MonthInputs) -> tuple[MonthResult, dict[Dataset, pl.DataFram
 
 
 # ---------------------------------------------------------------------------------------------
-# A plain-Python reading of the SPEC
+# A plain-Python reading of the rules (docs/inputs.md, docs/payouts.md)
 
 
 def is_real_month(text: str | None) -> bool:
@@ -369,7 +370,7 @@ Frames = dict[Dataset, pl.DataFrame]
 def every_in_scope_row_ends_in_exactly_one_place(
     inputs: MonthInputs, result: MonthResult, frames: Frames
 ) -> None:
-    """SPEC 4: routed to a payout row, or with at least one exception; never both, never
+    """docs/payouts.md: routed to a payout row, or with at least one exception; never both, never
     neither."""
     text = inputs.text[Dataset.EARNINGS]
     assert text is not None
@@ -389,8 +390,9 @@ def every_in_scope_row_ends_in_exactly_one_place(
 
 
 def amounts_per_currency_balance(inputs: MonthInputs, result: MonthResult, frames: Frames) -> None:
-    """SPEC 4: per currency, in-scope amounts that parse and fit = earned + exception amounts;
-    an exception carries the row's amount exactly when it parses and fits, unchanged."""
+    """docs/payouts.md, "Reconciliation": per currency, in-scope amounts that parse and fit =
+    earned + exception amounts; an exception carries the row's amount exactly when it parses and
+    fits, unchanged."""
     text = inputs.text[Dataset.EARNINGS]
     assert text is not None
     scoped = in_scope_rows(text)
@@ -425,8 +427,9 @@ def amounts_per_currency_balance(inputs: MonthInputs, result: MonthResult, frame
 def payable_stays_within_earned_and_the_room_left(
     inputs: MonthInputs, result: MonthResult, frames: Frames
 ) -> None:
-    """SPEC 4: earned = payable + unpaid; 0 <= payable <= max(earned, 0); payable <= room
-    (limit - paid_before under cumulative, never below 0; the limit under monthly)."""
+    """docs/payouts.md, "The cap": earned = payable + unpaid; 0 <= payable <= max(earned, 0);
+    payable <= room (limit - paid_before under cumulative, never below 0; the limit under
+    monthly)."""
     limits = limit_in_force(frames)
     paid = dict(inputs.paid_before.iter_rows())
     zero = Decimal("0.00")

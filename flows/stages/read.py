@@ -1,5 +1,5 @@
 """Stage "read": find the month's input files, check their headers and fingerprint their bytes
-(docs/inputs.md, "Files"), and refuse a changed rerun without --reason (docs/reruns.md)."""
+(docs/inputs.md, "The files"), and refuse a changed rerun without --reason (docs/reruns.md)."""
 
 from __future__ import annotations
 

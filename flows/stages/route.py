@@ -1,6 +1,7 @@
 """Stage "route": stream the earnings file through `pipeline/route.py` a chunk at a time, so
-every in-scope row ends in a plan's sum or in an exception (docs/payouts.md, "Routing"); refuse a
-month that has no earnings rows at all unless --allow-empty (docs/reruns.md, "Safety")."""
+every in-scope row ends in a plan's sum or in an exception (docs/payouts.md, "In scope, and
+routing"); refuse a month that has no earnings rows at all unless --allow-empty (docs/reruns.md,
+"Safety guarantees")."""
 
 from __future__ import annotations
 

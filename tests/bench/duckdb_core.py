@@ -1,6 +1,6 @@
 """Reference core of the payout rules in DuckDB SQL, for benchmarks and cross-checks.
 
-Only the core of SPEC.md section 4, on the CSV input files of section 3 (read as text):
+Only the core of docs/payouts.md, on the CSV input files of docs/inputs.md (read as text):
 
 - earnings of month ``M`` whose amount is plain decimal text that fits its currency, whose
   currency is known, whose mpn_id has 6-10 digits and whose earning_id is not repeated

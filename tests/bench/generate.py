@@ -1,4 +1,4 @@
-"""Generate a realistic synthetic input month (SPEC.md section 3) for benchmarks.
+"""Generate a realistic synthetic input month (docs/inputs.md) for benchmarks.
 
 Writes ``programs.csv``, ``plans.csv``, ``plan_limits.csv`` and ``earnings.csv`` into a
 folder. The output is a pure function of the arguments: every random draw is a splitmix64
@@ -85,7 +85,8 @@ LAST_NAMES = [
     "jansen",
 ]
 
-# Earnings row kinds, share of rows (the rest are clean). SPEC.md section 3 and 4 codes.
+# Earnings row kinds, share of rows (the rest are clean). Codes of docs/inputs.md and
+# docs/payouts.md.
 BAD_ROWS = [
     ("UNKNOWN_CURRENCY", 0.003),
     ("TOO_MANY_DECIMALS", 0.003),  # INVALID_AMOUNT

@@ -1,4 +1,4 @@
-"""Earning months and payment dates (SPEC sections 1 and 4)."""
+"""Earning months and payment dates (docs/payouts.md, "The payment date")."""
 
 from __future__ import annotations
 

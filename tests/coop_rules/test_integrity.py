@@ -1,4 +1,4 @@
-"""Keys and cross-checks of the input datasets (SPEC section 3), called directly."""
+"""Keys and cross-checks of the input datasets (docs/inputs.md), called directly."""
 
 from __future__ import annotations
 

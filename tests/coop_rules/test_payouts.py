@@ -1,4 +1,4 @@
-"""The plan rules, the limit in force and the cap of a payout row (SPEC section 4)."""
+"""The plan rules, the limit in force and the cap of a payout row (docs/payouts.md)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ BASES = ["cumulative", "monthly"]
 NO_LIMIT_ROW: list = []
 
 # ---------------------------------------------------------------------------------------------
-# The ordered plan rules: one case per rule of SPEC 4's table (period FY26 is 2025-07-01 to
-# 2026-06-30, so the grace of 90 days ends on 2026-09-28).
+# The ordered plan rules: one case per rule of the table in docs/payouts.md (period FY26 is
+# 2025-07-01 to 2026-06-30, so the grace of 90 days ends on 2026-09-28).
 
 PLAN_RULE_CASES = [
     pytest.param(
@@ -416,7 +416,7 @@ def test_cap(
 @pytest.mark.parametrize("basis", BASES)
 def test_seed_examples_are_paid_on_may_15(basis: str) -> None:
     """Limit 10,000: earned 5,000 in April -> 5,000 paid on May 15; earned 15,000 -> 10,000
-    paid on May 15, 5,000 unpaid, CAPPED (SPEC 4)."""
+    paid on May 15, 5,000 unpaid, CAPPED (docs/payouts.md, "The cap")."""
     plans = [b.plan(), b.other_plan()]
     limits = [b.limit(), b.limit(plan_id="CP26-0002")]
     earnings = [

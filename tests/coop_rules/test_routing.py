@@ -1,4 +1,5 @@
-"""Routing of each in-scope earnings row to a plan or one exception (SPEC section 4)."""
+"""Routing of each in-scope earnings row to a plan or one exception (docs/payouts.md, "In scope,
+and routing")."""
 
 from __future__ import annotations
 

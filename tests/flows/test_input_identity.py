@@ -1,4 +1,5 @@
-"""An input file replaced or changed while the run reads it (docs/operations.md).
+"""An input file replaced or changed while the run reads it
+(docs/reruns.md, "Safety guarantees").
 
 The manifest's sha256 of an input is of the bytes the run read: a file swapped by an atomic
 rename, or written in place, between the moment the run finds it and its last read stops the

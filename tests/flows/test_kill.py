@@ -1,4 +1,5 @@
-"""SIGKILL at any moment leaves the published data as it was, and the next run succeeds (SPEC 6).
+"""SIGKILL at any moment leaves the published data as it was, and the next run succeeds
+(docs/reruns.md, "Safety guarantees").
 
 A real run (flows.run.run_month in a child process) is stopped while reading, computing,
 writing its run folder and publishing, then killed; the published bytes are compared.

@@ -1,5 +1,6 @@
-"""Messy CSV feeds (SPEC section 3): every record is read and numbered as a person counts
-records, or the whole file is rejected with a sentence naming it (exit 3, nothing published).
+"""Messy CSV feeds (docs/inputs.md, "How a file is read"): every record is read and numbered as a
+person counts records, or the whole file is rejected with a sentence naming it (exit 3, nothing
+published).
 
 Decisions pinned here (docs/inputs.md lists them):
 - surrounding whitespace of every value is trimmed, quoted or not: ' 100.00 ' reads as 100.00;
@@ -260,7 +261,8 @@ def test_blank_line_in_the_middle_is_reported_not_lost(tmp_path: Path) -> None:
     assert after.select("record_key", "code", "column", "value").rows() == [
         ("E-2", Code.INVALID_VALUE.value, "amount", "x")
     ]
-    # Its month is empty, so it belongs to no month: every run reports it (SPEC 4, never lost).
+    # Its month is empty, so it belongs to no month: every run reports it, never lost
+    # (docs/inputs.md, "Hostile input").
     reconciliation = published.reconciliation
     assert (reconciliation["in_scope_rows"], reconciliation["routed_rows"]) == (3, 1)
     assert reconciliation["exception_rows"] == 2

@@ -1,5 +1,5 @@
-"""Hostile values (SPEC sections 3 and 5): every bad amount, date or month is an exception with
-a code and a sentence, never a crash and never a changed value; typed Parquet reads to the same
+"""Hostile values (docs/inputs.md, "Hostile input"): every bad amount, date or month is an exception
+with a code and a sentence, never a crash and never a changed value; typed Parquet reads to the same
 values as CSV text.
 
 Decisions pinned here (docs/inputs.md lists them):
@@ -112,7 +112,8 @@ def test_bad_amount_is_an_exception_never_a_changed_value(
     _only_good_row_paid(published)
 
 
-# (amount text, the amount it reads as): plain decimal text per SPEC 3
+# (amount text, the amount it reads as): plain decimal text (docs/inputs.md, "Amounts and
+# currencies")
 PLAIN_DECIMAL_CASES = [
     pytest.param("-0", "0.00", id="minus-zero"),
     pytest.param("+5", "5.00", id="plus-sign"),

@@ -1,4 +1,4 @@
-"""Months published out of order, and months with no earnings (docs/reruns.md, "Safety").
+"""Months published out of order, and months with no earnings (docs/reruns.md, "Safety guarantees").
 
 Reproduces two holes found by trying to break the run: publishing April, then February, then
 March paid a plan 8000 + 9000 + 6000 against a 20000 cumulative limit and named nothing to

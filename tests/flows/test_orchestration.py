@@ -1,4 +1,5 @@
-"""The Prefect flow under a real (test) Prefect server: states, artifacts, no caching (SPEC 7)."""
+"""The Prefect flow under a real (test) Prefect server: states, artifacts, no caching
+(docs/operations.md, "The schedule")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Faults around the output folder (docs/operations.md): an interrupted publish is settled by the
-next command from any working directory, a full or read-only disk leaves the published month as
-it was, the options that would publish somewhere unusable are refused before Prefect starts, and a
-killed run leaves no Prefect server behind."""
+"""Faults around the output folder (docs/reruns.md, "Safety guarantees"): an interrupted publish
+is settled by the next command from any working directory, a full or read-only disk leaves the
+published month as it was, the options that would publish somewhere unusable are refused before
+Prefect starts, and a killed run leaves no Prefect server behind."""
 
 from __future__ import annotations
 

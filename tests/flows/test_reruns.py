@@ -1,4 +1,4 @@
-"""Re-running a month (SPEC section 6): unchanged, refused, replaced with a reason, the lock."""
+"""Re-running a month (docs/reruns.md): unchanged, refused, replaced with a reason, the lock."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Golden tests of the sample month: the published outputs against data/sample/CASES.md.
 
-The expected values live next to this file, copied from CASES.md (made from the SPEC, not by
-this code): expected_2026_04_payouts.csv (section 1), expected_2026_04_exceptions.csv (3.1 and
-3.2), expected_2026_04_payments.csv (4), expected_2026_04_reconciliation.csv (5),
-expected_backfill.csv and expected_backfill_exceptions.csv (2). Runs go through
-`flows.run.run_month`, the plain sequence of stages, without Prefect.
+The expected values live next to this file, copied from CASES.md (made from the written rules,
+docs/, not by this code): expected_2026_04_payouts.csv (section 1),
+expected_2026_04_exceptions.csv (3.1 and 3.2), expected_2026_04_payments.csv (4),
+expected_2026_04_reconciliation.csv (5), expected_backfill.csv and
+expected_backfill_exceptions.csv (2). Runs go through `flows.run.run_month`, the plain sequence
+of stages, without Prefect.
 """
 
 from __future__ import annotations

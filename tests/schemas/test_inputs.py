@@ -1,4 +1,4 @@
-"""Row exceptions from the input schemas and keys (SPEC sections 3 and 5).
+"""Row exceptions from the input schemas and keys (docs/inputs.md, "Exception codes").
 
 Each case puts a bad row second in its file, after a valid one, and asserts the exceptions of
 that file: source, row_number (2), code, column and the raw value.

@@ -1,4 +1,4 @@
-"""The output models reject rows that must never be published (SPEC section 5)."""
+"""The output models reject rows that must never be published (docs/payouts.md)."""
 
 from __future__ import annotations
 
