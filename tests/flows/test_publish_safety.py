@@ -92,8 +92,23 @@ def settle_by_history(out: Path, cwd: Path) -> None:
     assert "interrupted publish of 2026-04" in done.stdout
 
 
+def settle_by_check(out: Path, cwd: Path) -> None:
+    """A dry run settles the folder before it reads the published months."""
+    done = subprocess.run(
+        [CLI, "check", "--month", MONTH, "--input", str(out.parent / "inputs"),
+         "--output", str(out)],
+        cwd=cwd, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "nothing published" in done.stdout or "unchanged" in done.stdout
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("settler", [settle_by_run, settle_by_history], ids=["run", "history"])
+@pytest.mark.parametrize(
+    "settler",
+    [settle_by_run, settle_by_history, settle_by_check],
+    ids=["run", "history", "check"],
+)
 @pytest.mark.parametrize(
     ("stage", "kept"),
     [("publishing", "previous"), ("committed", "new")],
