@@ -160,7 +160,7 @@ def monthly_payout(
     (the deployment sets it), the run then pauses until a person approves or rejects the
     payment batch in the UI, or the timeout passes (docs/payments.md, "Approval")."""
     check_reason(reason)
-    if deployment.get_id():
+    if deployment.id:
         # Served or deployed: one line per flow run in the terminal of `serve` or the worker,
         # which streams this process's stdout (Prefect's own console log stays quiet).
         print(started_line(month, input_dir, output_dir), flush=True)

@@ -254,6 +254,25 @@ def test_a_read_only_output_folder_is_named_in_one_sentence(
     assert read_registry(OutputFolder(out))[MONTH]["run_id"] == first.run_id
 
 
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_full_disk_is_named_through_the_cli(
+    command: str, small_disk: Path, inputs: Path, request: pytest.FixtureRequest
+) -> None:
+    if command == "run":
+        request.getfixturevalue("prefect_server")
+    out = small_disk / "out"
+    run_month(RunOptions(month=MONTH, input_dir=inputs, output_dir=out))
+    before = published_bytes(out)
+    correct_earning(inputs)
+    fill(small_disk, 0)
+    args = [command, "--month", MONTH, "--input", str(inputs), "--output", str(out)]
+    result = CliRunner().invoke(app, [*args, "--reason", "fix"] if command == "run" else args)
+    assert result.exit_code == 1, result.output
+    line = one_sentence(result.stderr)
+    assert f"--output {out}" in line and "the disk is full" in line
+    assert published_bytes(out) == before
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [
