@@ -1,5 +1,5 @@
-"""The `coop-payouts` command line (docs/operations.md): run, backfill, history, release,
-serve.
+"""The `coop-payouts` command line (docs/operations.md): run, check, backfill, history,
+release, serve.
 
 Exit codes: 0 published or unchanged; 2 usage error; 3 input rejected; 4 refused; 1 unexpected.
 Every non-zero exit prints one plain sentence on stderr; a traceback only with --debug.
@@ -36,15 +36,27 @@ from coop_rules.calendar import months_between, previous_month  # noqa: E402
 from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
 from flows.manifest import Manifest, summary_sentences, summary_tables  # noqa: E402
-from flows.options import check_output, check_run_options  # noqa: E402
-from flows.run import progress, validate_month  # noqa: E402
+from flows.options import check_input, check_output, check_run_options  # noqa: E402
+from flows.run import RunOptions, progress, run_month, validate_month  # noqa: E402
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="coop-payouts: monthly co-op incentive payouts, paid on the 15th.",
 )
-out = Console()
+
+
+class _Stdout(Console):
+    """stdout, where a reader that goes away early (`| head -1`) is not an error: the rest of
+    the output goes nowhere and the command ends with its own exit code (rich's default would
+    exit 1 at once, in the middle of a backfill)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        _reader_gone()
+
+
+out = _Stdout()
 err = Console(stderr=True)
 
 MonthOpt = Annotated[
@@ -71,8 +83,53 @@ AllowEmptyOpt = Annotated[
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from flows.manifest import code_version
+
+        _say(f"coop-payouts {code_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """coop-payouts: monthly co-op incentive payouts, paid on the 15th."""
+
+
+def _reader_gone() -> None:
+    """The reader of stdout went away (`| head -1`): send the rest of the output nowhere, so
+    the command finishes its work and exits with its own code (the recipe of Python's docs
+    on SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _say(*shown: Any) -> None:
+    """Print on stdout; a closed pipe is not an error. A sentence is never wrapped (a pipe or a
+    file reads it whole), a table fits the terminal."""
+    from rich.text import Text
+
+    try:
+        out.print(*shown, soft_wrap=all(isinstance(item, str | Text) for item in shown))
+        out.file.flush()
+    except BrokenPipeError:
+        out.on_broken_pipe()
+
+
 def _fail(error: BaseException, debug: bool) -> None:
     """Print one plain sentence and exit with the error's code."""
+    if isinstance(error, BrokenPipeError):
+        # Only stdout is ever a pipe a reader closes early; the work itself was done.
+        out.on_broken_pipe()
+        raise typer.Exit(0)
     if debug:
         err.print_exception()
     code = error.exit_code if isinstance(error, RunError) else 1
@@ -93,12 +150,12 @@ class _StatusLine(logging.Handler):
 
 
 @contextmanager
-def _progress() -> Iterator[None]:
+def _progress(first: str = "starting Prefect") -> Iterator[None]:
     """A status line on a terminal; nothing when output goes to a file or a pipe."""
     if not out.is_terminal:
         yield
         return
-    with out.status("starting Prefect") as status:
+    with out.status(first) as status:
         handler = _StatusLine(status)
         progress.addHandler(handler)
         try:
@@ -116,11 +173,17 @@ def _plain(text: str) -> Any:
 
 
 def _summary(summary: dict[str, Any]) -> None:
-    """The closing summary: counts and totals per currency, and where the files went."""
-    out.print(_plain(summary["message"]))
+    """The closing summary of a run: counts and totals per currency, where the files went."""
+    _say(_plain(summary["message"]))
     if summary["status"] != "published" or not summary["run_dir"]:
         return
     manifest = Manifest.read(Path(summary["run_dir"]) / "manifest.json")
+    _tables(manifest)
+    _say(_plain(f"run folder: {summary['run_dir']}"))
+
+
+def _tables(manifest: Manifest) -> None:
+    """A run's tables (totals, exceptions by code, the batch) and its reconciliation lines."""
     for shown in summary_tables(manifest):
         if not shown.rows:
             continue
@@ -131,10 +194,9 @@ def _summary(summary: dict[str, Any]) -> None:
             table.add_column(name, justify="right" if name in shown.numeric else "left")
         for row in shown.rows:
             table.add_row(*(_plain(value) for value in row))
-        out.print(table)
+        _say(table)
     for sentence in summary_sentences(manifest):
-        out.print(_plain(sentence))
-    out.print(_plain(f"run folder: {summary['run_dir']}"))
+        _say(_plain(sentence))
 
 
 def _run_one(
@@ -185,6 +247,47 @@ def run(
 
 
 @app.command()
+def check(
+    month: MonthOpt = None,
+    input_dir: InputOpt = DEFAULTS.input_dir,
+    output: OutputOpt = DEFAULTS.output_dir,
+    rules: RulesOpt = None,
+    allow_empty: AllowEmptyOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Dry run: read, validate and compute the month as `run` would, print the same summary
+    with the exceptions by code, and publish nothing (exit 0, or 3 if an input file is
+    rejected). Prefect is not started: the check is not a flow run and shows nothing in the
+    Prefect UI. An --output folder that does not exist yet is fine (nothing is created)."""
+    try:
+        chosen = validate_month(month or previous_month(datetime.now(UTC).date()))
+        check_input(input_dir)
+        check_output(output, write=False, missing_ok=True)
+        options = RunOptions(
+            month=chosen,
+            input_dir=input_dir,
+            output_dir=output,
+            rules_path=rules,
+            allow_empty=allow_empty,
+            dry_run=True,
+        )
+        with _progress("checking"):
+            outcome = run_month(options)
+        _say(_plain(outcome.message))
+        manifest = outcome.manifest
+        if manifest is None and outcome.run_dir is not None:
+            manifest = Manifest.read(outcome.run_dir / "manifest.json")
+        if manifest is not None:
+            _tables(manifest)
+        for note in outcome.notes:
+            _say(_plain(note))
+    except typer.Exit:
+        raise
+    except Exception as error:
+        _fail(error, debug)
+
+
+@app.command()
 def backfill(
     from_month: Annotated[str, typer.Option("--from", help="First month YYYY-MM.")],
     to_month: Annotated[str, typer.Option("--to", help="Last month YYYY-MM.")],
@@ -215,7 +318,8 @@ def backfill(
 @app.command()
 def history(
     month: Annotated[
-        str | None, typer.Option("--month", help="Only this earning month YYYY-MM (default: all).")
+        str | None,
+        typer.Option("--month", help="Only this earning month YYYY-MM (default: all months)."),
     ] = None,
     output: OutputOpt = DEFAULTS.output_dir,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
@@ -234,7 +338,7 @@ def history(
         folder = OutputFolder(output)
         settled = settle(folder)
         if settled:
-            out.print(f"{settled} first", markup=False, highlight=False)
+            _say(_plain(f"{settled} first"))
         registry = read_registry(folder)
         states = batch_states(folder)
         rows = []
@@ -263,7 +367,11 @@ def history(
                 }
             )
         if as_json:
-            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+            try:
+                sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:
+                out.on_broken_pipe()
             return
         table = Table(
             title=_plain(f"runs in {output}"), box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
@@ -277,7 +385,7 @@ def history(
             table.add_row(*(_plain(str(cell)) for cell in cells))
         if not out.is_terminal:
             out.width = max(out.width, 200)
-        out.print(table)
+        _say(table)
     except typer.Exit:
         raise
     except Exception as error:
@@ -300,7 +408,7 @@ def release(
         check_approver(approved_by)
         validate_month(month)
         done = release_month(output, month, approved_by)
-        out.print(_plain(done.message))
+        _say(_plain(done.message))
     except typer.Exit:
         raise
     except Exception as error:
@@ -311,10 +419,23 @@ def release(
 def serve(
     input_dir: InputOpt = DEFAULTS.input_dir,
     output: OutputOpt = DEFAULTS.output_dir,
+    rules: RulesOpt = None,
+    approval_timeout_hours: Annotated[
+        float,
+        typer.Option(
+            "--approval-timeout-hours",
+            help="How long each run waits for a person to approve its payment batch.",
+        ),
+    ] = DEFAULTS.approval_timeout_hours,
     debug: DebugOpt = False,
 ) -> None:
-    """Serve the monthly deployment (cron 0 6 1 * *, UTC) from this process."""
+    """Serve the monthly deployment (cron 0 6 1 * *, UTC) from this process, until stopped.
+    Needs a running Prefect server (PREFECT_API_URL). The folders default to the sample's:
+    pass the real --input and --output (absolute paths). Prints one line per flow run it
+    starts."""
     try:
+        if approval_timeout_hours <= 0:
+            raise UsageError("--approval-timeout-hours: give a number of hours above 0")
         from prefect.settings import PREFECT_API_URL
 
         if not PREFECT_API_URL.value():
@@ -325,13 +446,25 @@ def serve(
             )
         from flows.schedule import serve_monthly
 
-        serve_monthly(str(input_dir), str(output))
+        serve_monthly(
+            str(input_dir.absolute()),
+            str(output.absolute()),
+            str(rules.absolute()) if rules else None,
+            approval_timeout_hours,
+        )
     except Exception as error:
         _fail(error, debug)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # Python flushes stdout once more at exit: a reader gone by then is not an error.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            out.on_broken_pipe()
 
 
 if __name__ == "__main__":

@@ -405,8 +405,14 @@ def _fsync(path: Path) -> None:
 
 def payments_csv(payments: pl.DataFrame) -> bytes:
     """payments.csv: plain decimal text, ISO dates; no cell a spreadsheet reads as a formula."""
-    as_text = payments.select(
-        _safe_cell(pl.col(name).cast(pl.String)).alias(name) for name in payments.columns
+    return spreadsheet_csv(payments)
+
+
+def spreadsheet_csv(frame: pl.DataFrame) -> bytes:
+    """A frame as UTF-8 CSV text that is safe to open in a spreadsheet: decimals and dates as
+    plain text, and no cell a spreadsheet reads as a formula."""
+    as_text = frame.select(
+        _safe_cell(pl.col(name).cast(pl.String)).alias(name) for name in frame.columns
     )
     return as_text.write_csv(quote_style="necessary", line_terminator="\n").encode("utf-8")
 

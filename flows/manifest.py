@@ -5,6 +5,7 @@ and the Prefect artifact show."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -152,6 +153,8 @@ def summary_sentences(manifest: Manifest) -> list[str]:
     payments = manifest.payments.get("reconciliation")
     if payments:
         lines.append(f"payments reconciliation {'holds' if payments['holds'] else 'FAILS'}")
+    if manifest.supersedes:
+        lines.append(f"replaces run {manifest.supersedes}; reason: {manifest.reason}")
     return lines
 
 
@@ -163,6 +166,20 @@ def markdown(table: Table) -> list[str]:
     return lines
 
 
+# Characters that mean something inside a Markdown line; escaped, each shows as itself.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~!#])")
+
+
+def plain_markdown(text: str) -> str:
+    """Text from inputs, options or a person, shown as plain text in one Markdown line: no
+    emphasis, links, HTML or table breaks, and control characters (terminal escapes) as
+    visible `\\xNN`."""
+    escaped = _MARKDOWN.sub(r"\\\1", text)
+    return "".join(
+        c if c.isprintable() else " " if c in "\n\r\t" else f"\\x{ord(c):02x}" for c in escaped
+    )
+
+
 def _cell(text: str) -> str:
     """Text from inputs shown as plain text in a Markdown cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return plain_markdown(text)

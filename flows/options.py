@@ -18,10 +18,11 @@ def check_input(input_dir: Path) -> Path:
     return input_dir
 
 
-def check_output(output: Path, *, write: bool = True) -> Path:
+def check_output(output: Path, *, write: bool = True, missing_ok: bool = False) -> Path:
     """--output must be a folder (or a path where one can be made), never the filesystem root
     nor a file; with `write`, one this process may write to. A missing folder is fine to write
-    (the run makes it); a reader (`write=False`) needs it to exist."""
+    (the run makes it); a reader (`write=False`) needs it to exist unless `missing_ok` (a dry
+    run of a first month: there is nothing to read yet)."""
     resolved = output.resolve()
     if resolved == Path(resolved.anchor):
         raise OutputUnusable(
@@ -31,7 +32,7 @@ def check_output(output: Path, *, write: bool = True) -> Path:
     if not existing.is_dir():
         where = "it is a file" if existing == resolved else f"{existing} is a file"
         raise OutputUnusable(f"--output {output}: not a folder ({where})")
-    if not write and existing != resolved:
+    if not write and not missing_ok and existing != resolved:
         raise UsageError(f"--output {output}: no such folder")
     if write and not os.access(existing, os.W_OK | os.X_OK):
         raise OutputUnusable(

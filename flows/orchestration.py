@@ -27,13 +27,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from pydantic import Field
 
 from coop_rules.calendar import previous_month
 from flows.defaults import DEFAULTS
 from flows.errors import RunError
-from flows.manifest import markdown, summary_sentences, summary_tables
+from flows.manifest import markdown, plain_markdown, summary_sentences, summary_tables
 from flows.options import check_reason
 from flows.release import release_month
 from flows.run import RunOptions, RunOutcome, progress, run_month
@@ -101,15 +101,20 @@ def as_task(stage: Callable[..., T]) -> Callable[..., T]:
 
 def summary_markdown(outcome: RunOutcome) -> str:
     """The markdown artifact: totals, exceptions by code, the batch, what changed."""
-    lines = [f"# coop-payouts {outcome.month}: {outcome.status}", "", outcome.message, ""]
+    lines = [
+        f"# coop-payouts {outcome.month}: {outcome.status}",
+        "",
+        plain_markdown(outcome.message),
+        "",
+    ]
     manifest = outcome.manifest
     if manifest is None:
         return "\n".join(lines)
     lines += [f"Payment date: **{manifest.payment_date}**. Run folder: `{outcome.run_dir}`.", ""]
     for table in summary_tables(manifest):
         lines += [*markdown(table), ""]
-    lines += [f"- {sentence}" for sentence in summary_sentences(manifest)]
-    lines += [f"- {note}" for note in outcome.notes]
+    lines += [f"- {plain_markdown(sentence)}" for sentence in summary_sentences(manifest)]
+    lines += [f"- {plain_markdown(note)}" for note in outcome.notes]
     return "\n".join(lines)
 
 
@@ -155,6 +160,10 @@ def monthly_payout(
     (the deployment sets it), the run then pauses until a person approves or rejects the
     payment batch in the UI, or the timeout passes (docs/payments.md, "Approval")."""
     check_reason(reason)
+    if deployment.id:
+        # Served or deployed: one line per flow run in the terminal of `serve` or the worker,
+        # which streams this process's stdout (Prefect's own console log stays quiet).
+        print(started_line(month, input_dir, output_dir), flush=True)
     options = RunOptions(
         month=month or previous_month(datetime.now(UTC).date()),
         input_dir=Path(input_dir),
@@ -169,6 +178,17 @@ def monthly_payout(
         outcome.notes.append(approve(outcome, options.output_dir, approval_timeout_hours))
     publish_artifacts(outcome)
     return outcome_summary(outcome)
+
+
+def started_line(month: str | None, input_dir: str, output_dir: str) -> str:
+    """The line a served or deployed flow run prints as it starts."""
+    chosen = month or previous_month(datetime.now(UTC).date())
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    name = flow_run.get_name() or f"coop-payouts-{chosen}"
+    return (
+        f"coop-payouts: {started} flow run {name} ({flow_run.get_id()}) started: "
+        f"month {chosen}, --input {input_dir}, --output {output_dir}"
+    )
 
 
 class Approval(RunInput):

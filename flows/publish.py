@@ -5,6 +5,7 @@ Layout under the output folder:
     payouts/earning_month=M/part-0.parquet      published payout rows of M
     exceptions/earning_month=M/part-0.parquet   published exceptions of M
     runs/<run_id>/                              every run that published, never touched again
+    rejected/<run_id>/exceptions.csv            exceptions of a run refused under --strict
     .coop/lock                                  one run at a time (flock: freed when a process dies)
     .coop/published.json                        month -> the run that published it, and its digest
     .coop/journal.json                          a publish in progress (rolled back if interrupted)
@@ -56,6 +57,11 @@ class OutputFolder:
     @property
     def staging(self) -> Path:
         return self.state / "staging"
+
+    @property
+    def rejected(self) -> Path:
+        """The exceptions of runs refused under --strict, one folder per run; never published."""
+        return self.root / "rejected"
 
     @property
     def registry(self) -> Path:

@@ -13,8 +13,10 @@ so the tests and production share one entry point and the UI shows one task run 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,8 +28,9 @@ import polars as pl
 
 from coop_rules.calendar import parse_month
 from flows.defaults import DEFAULTS
-from flows.errors import RunError, UsageError
+from flows.errors import OutputUnusable, RunError, UsageError
 from flows.manifest import Manifest
+from flows.options import check_output
 from flows.publish import OutputFolder, run_lock
 from flows.rules import RulesFile, load_rules
 
@@ -52,6 +55,8 @@ class RunOptions:
     strict: bool = False
     allow_empty: bool = False
     chunk_rows: int = DEFAULTS.chunk_rows
+    # `coop-payouts check`: every stage but publish; nothing is written to the output folder.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class MonthRun:
     run_id: str
     started_at: str
     rules: RulesFile
+    # Where a dry run writes its work files when the output folder holds no staging of its own.
+    scratch: Path | None = None
 
     @property
     def month(self) -> str:
@@ -72,21 +79,26 @@ class MonthRun:
         return OutputFolder(self.options.output_dir)
 
     @property
+    def staging(self) -> Path:
+        """Where the run's unpublished files go: the output folder's staging, or the scratch."""
+        return self.scratch or self.folder.staging
+
+    @property
     def work(self) -> Path:
         """The stages' hand-over files: never published, removed when the run ends."""
-        return self.folder.staging / f"{self.run_id}.work"
+        return self.staging / f"{self.run_id}.work"
 
     @property
     def staged(self) -> Path:
         """The run folder being written; renamed into runs/ when published."""
-        return self.folder.staging / self.run_id
+        return self.staging / self.run_id
 
 
 @dataclass
 class RunOutcome:
     """What a run did: published, or unchanged; what a person and Prefect are shown."""
 
-    status: str  # "published" | "unchanged"
+    status: str  # "published" | "unchanged" | "checked" (a dry run)
     month: str
     run_id: str
     run_dir: Path | None = None
@@ -130,19 +142,21 @@ def run_month(options: RunOptions, as_stage: StageWrapper = _direct) -> RunOutco
     """One month, end to end, under the output folder's lock.
 
     `as_stage` wraps each stage before it is called (the Prefect flow passes one that makes a
-    task of it). Raises a `RunError` subclass for every outcome but published or unchanged.
+    task of it). Raises a `RunError` subclass for every outcome but published, unchanged or
+    (with `options.dry_run`) checked: a dry run stops before stage publish.
     """
     from flows.stages import decide, propose, publish, read, route, validate
 
     validate_month(options.month)
     rules = load_rules(options.rules_path)
     folder = OutputFolder(options.output_dir)
-    with run_lock(folder):
+    with _held(folder, options.dry_run) as scratch:
         run = MonthRun(
             options=options,
             run_id=new_run_id(options.month),
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
             rules=rules,
+            scratch=scratch,
         )
         try:
             inputs = as_stage(read.read_inputs)(run)
@@ -161,14 +175,35 @@ def run_month(options: RunOptions, as_stage: StageWrapper = _direct) -> RunOutco
             routed = as_stage(route.route_earnings)(run, inputs)
             decided = as_stage(decide.decide_payouts)(run, inputs, checked, routed)
             proposed = as_stage(propose.propose_payments)(run, decided)
+            if options.dry_run:
+                return publish.dry_run_outcome(run, inputs, checked, routed, decided, proposed)
             return as_stage(publish.publish_month)(run, inputs, checked, routed, decided, proposed)
         finally:
             _clean(run)
+
+
+@contextmanager
+def _held(folder: OutputFolder, dry_run: bool) -> Iterator[Path | None]:
+    """The output folder's lock for the run (an interrupted publish settled first); for a dry
+    run in a folder no run has used (or one it may not write), a scratch folder instead, so
+    that checking creates nothing in the output folder."""
+    if not dry_run or (folder.state.is_dir() and os.access(folder.state, os.W_OK | os.X_OK)):
+        with run_lock(folder):
+            yield None
+        return
+    check_output(folder.root, write=False, missing_ok=True)
+    if folder.journal.exists():
+        raise OutputUnusable(
+            f"--output {folder.root}: an interrupted publish is pending and the folder is "
+            "read-only; make it writable so the next command can settle it"
+        )
+    with tempfile.TemporaryDirectory(prefix="coop-payouts-check-") as scratch:
+        yield Path(scratch)
 
 
 def _clean(run: MonthRun) -> None:
     """Remove what the run left in staging (published runs have been renamed out of it)."""
     shutil.rmtree(run.work, ignore_errors=True)
     shutil.rmtree(run.staged, ignore_errors=True)
-    for leftover in run.folder.staging.glob(f"{run.run_id}-*"):
+    for leftover in run.staging.glob(f"{run.run_id}-*"):
         leftover.unlink(missing_ok=True)

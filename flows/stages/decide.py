@@ -37,7 +37,7 @@ class Decided:
 
 def month_part(run: MonthRun, dataset: str) -> Path:
     """The staged month file of a published dataset, next to the staged run."""
-    return run.folder.staging / f"{run.run_id}-{dataset}.parquet"
+    return run.staging / f"{run.run_id}-{dataset}.parquet"
 
 
 def paid_before(folder: OutputFolder, basis: dict[str, str]) -> pl.DataFrame:
@@ -128,16 +128,29 @@ def gate(
     if run.options.strict and exceptions.height:
         counts = ", ".join(f"{row['code']} {row['rows']}" for row in by_code.iter_rows(named=True))
         first = exceptions.row(0, named=True)
+        kept = keep_rejected(run, exceptions)
         raise InputRejected(
             f"--strict: {exceptions.height} row exception(s) ({counts}); the first: "
             f"{first['source']} row {first['row_number']}, column {first['column']}: "
-            f"{first['message']}"
+            f"{first['message']}; all of them are in {kept} (and exceptions.parquet beside it); "
+            "nothing was published"
         )
     if not result.reconciliation["holds"]:
         raise ReconciliationFailed(
             f"reconciliation of {run.month} does not hold "
             f"({json.dumps(result.reconciliation)}); nothing was published"
         )
+
+
+def keep_rejected(run: MonthRun, exceptions: pl.DataFrame) -> Path:
+    """The exceptions of a run refused under --strict, where a person can read them and outside
+    the published datasets: `rejected/<run_id>/exceptions.csv` and `.parquet`. Returns the CSV."""
+    folder = run.folder.rejected / run.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    io.write_parquet_atomic(exceptions, folder / "exceptions.parquet")
+    csv = folder / "exceptions.csv"
+    io.write_bytes_atomic(io.spreadsheet_csv(exceptions), csv)
+    return csv
 
 
 def summarise_changes(changed: pl.DataFrame, previous_run_id: str) -> dict[str, Any]:

@@ -62,7 +62,7 @@ STATEMENT_SCHEMA: dict[str, pl.DataType] = {
 
 def statement_part(run: MonthRun) -> Path:
     """The staged file of the published statement of the payment date."""
-    return run.folder.staging / f"{run.run_id}-statements.parquet"
+    return run.staging / f"{run.run_id}-statements.parquet"
 
 
 def propose_payments(run: MonthRun, decided: Decided) -> Proposed:

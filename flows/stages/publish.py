@@ -13,7 +13,7 @@ from flows.publish import DATASETS, publish, read_registry
 from flows.run import MonthRun, RunOutcome, progress
 from flows.stages.decide import Decided, month_part
 from flows.stages.propose import Proposed, statement_part
-from flows.stages.read import ReadInputs
+from flows.stages.read import ReadInputs, needs_reason
 from flows.stages.route import Routed
 from flows.stages.validate import Validated
 
@@ -106,6 +106,41 @@ def publish_month(
         targets,
     )
     message = f"{run.month} published by run {run.run_id}"
+    return RunOutcome(
+        "published", run.month, run.run_id, run_dir, manifest, message + _what_follows(manifest)
+    )
+
+
+def dry_run_outcome(
+    run: MonthRun,
+    inputs: ReadInputs,
+    validated: Validated,
+    routed: Routed,
+    decided: Decided,
+    proposed: Proposed,
+) -> RunOutcome:
+    """What `coop-payouts check` reports: the summary the run would publish, nothing written."""
+    manifest = build_manifest(run, inputs, validated, routed, decided, proposed)
+    payouts = manifest.outputs["payouts.parquet"].rows
+    exceptions = manifest.outputs["exceptions.parquet"].rows
+    message = (
+        f"{run.month} checked, nothing published: a run would publish {payouts} payout row(s) "
+        f"and {exceptions} exception(s)"
+    )
+    notes = []
+    if needs_reason(inputs.published, inputs.input_digest, inputs.reason):
+        notes.append(
+            f"{run.month} is published by run {inputs.published['run_id']} from other inputs "
+            "or rules: a run needs --reason TEXT to replace it"
+        )
+    return RunOutcome(
+        "checked", run.month, run.run_id, None, manifest, message + _what_follows(manifest), notes
+    )
+
+
+def _what_follows(manifest: Manifest) -> str:
+    """What a run's message adds after its first clause: changes, batch notes, later months."""
+    message = ""
     if manifest.changes:
         message += f"; {manifest.changes['summary']}"
     for note in manifest.payments.get("notes", []):
@@ -115,4 +150,4 @@ def publish_month(
             "; later published months of the period rest on what this run replaced: "
             f"{', '.join(manifest.later_months_to_rerun)} (rerun them with backfill)"
         )
-    return RunOutcome("published", run.month, run.run_id, run_dir, manifest, message)
+    return message

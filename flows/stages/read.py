@@ -42,6 +42,11 @@ def fingerprint(files: dict[Dataset, io.InputFile]) -> dict[str, str]:
     return {dataset.value: digest for (dataset, _), digest in zip(ordered, digests, strict=True)}
 
 
+def needs_reason(published: dict | None, digest: str, reason: str | None) -> bool:
+    """Whether replacing the published month by these inputs and rules needs --reason."""
+    return bool(published) and published.get("input_digest") != digest and not reason
+
+
 def read_inputs(run: MonthRun) -> ReadInputs:
     """Find and fingerprint the inputs; refuse a rerun of changed inputs without --reason."""
     files = io.find_inputs(run.options.input_dir)
@@ -51,7 +56,7 @@ def read_inputs(run: MonthRun) -> ReadInputs:
     digest = input_digest(shas, run.rules.sha256)
     published = read_registry(run.folder).get(run.month)
     reason = run.options.reason
-    if published and published.get("input_digest") != digest and not reason:
+    if needs_reason(published, digest, reason) and not run.options.dry_run:
         raise Refused(
             f"--reason: {run.month} was published by run {published['run_id']} from other "
             "inputs or rules; rerun with --reason TEXT to replace it"

@@ -22,7 +22,9 @@ from flows.errors import InputRejected
 from flows.orchestration import (
     CRON,
     DEPLOYMENT_NAME,
+    FLOW_NAME,
     SUMMARY_KEY,
+    TAGS,
     TOP_PAYOUTS_KEY,
     monthly_payout,
     retry_on_os_error,
@@ -240,3 +242,101 @@ def test_deployment_matches_prefect_yaml() -> None:
     )
     assert served.parameters == deployment["parameters"]
     assert served.schedules[0].schedule.cron == schedule["cron"]
+
+
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+CLI = str(Path(sys.executable).with_name("coop-payouts"))
+
+
+def test_prefect_deploy_accepts_prefect_yaml(prefect_server: str, tmp_path: Path) -> None:
+    """The README's deploy path, offline: the work pool, then `prefect deploy` of the file."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "prefect.yaml", project)
+    shutil.copytree(ROOT / "flows", project / "flows", ignore=shutil.ignore_patterns("__pycache__"))
+    # A shell sets PWD to the folder it runs in; prefect.yaml's pull step names it.
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PWD": str(project)}
+
+    def prefect(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PREFECT, *args], env=env, cwd=project, capture_output=True, text=True, timeout=120
+        )
+
+    pool = prefect("work-pool", "create", "coop-payouts", "--type", "process")
+    assert pool.returncode == 0 or "already exists" in pool.stdout, pool.stdout + pool.stderr
+    deployed = prefect("--no-prompt", "deploy", "--all")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    with get_client(sync_client=True) as client:
+        found = client.read_deployment_by_name(f"{FLOW_NAME}/{DEPLOYMENT_NAME}")
+    assert found.work_pool_name == "coop-payouts"
+    assert found.parameters == deployment_parameters("data/sample", "data/output")
+    (schedule,) = found.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == (CRON, "UTC")
+    assert schedule.active
+    limit = found.global_concurrency_limit
+    assert limit is not None and limit.limit == 1, "two monthly runs never overlap"
+    assert set(found.tags) == set(TAGS)
+    assert found.pull_steps == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(project)}}
+    ]
+
+
+def test_a_deployed_run_prints_one_line_as_it_starts(
+    prefect_server: str, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """`serve` and a worker stream the flow run's stdout: one line per run they start."""
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", "00000000-0000-0000-0000-000000000001")
+    out = tmp_path / "out"
+    state = monthly_payout(
+        month="2026-04", input_dir=str(inputs), output_dir=str(out), return_state=True
+    )
+    assert state.is_completed()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "coop-payouts" in line]
+    (line,) = lines
+    assert "flow run coop-payouts-2026-04" in line and "started: month 2026-04" in line
+    assert f"--output {out}" in line
+
+
+def test_run_into_a_closed_pipe_publishes_and_exits_0(
+    prefect_server: str, inputs: Path, tmp_path: Path
+) -> None:
+    """`coop-payouts run ... | head -1`: the reader going away is not an error."""
+    out = tmp_path / "out"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [CLI, "run", "--month", "2026-04", "--input", str(inputs), "--output", str(out)],
+            env={**os.environ, "PREFECT_API_URL": prefect_server},
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert len(list((out / "runs").iterdir())) == 1
+
+
+@pytest.mark.parametrize("reason", ["[/bold] x", "\x1b[31mred"], ids=["markup", "escape"])
+def test_a_reason_reaches_the_terminal_and_the_artifact_plainly(
+    reason: str, prefect_server: str, inputs: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    base = ["--month", "2026-04", "--input", str(inputs), "--output", str(out)]
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", *base]).exit_code == 0
+    correct_earning(inputs)
+    rerun = runner.invoke(app, ["run", *base, "--reason", reason], env={"COLUMNS": "300"})
+    assert rerun.exit_code == 0, rerun.output
+    assert "reason: " + reason.replace("\x1b", "\\x1b") in rerun.stdout
+    assert "\x1b" not in rerun.stdout
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key={"any_": [SUMMARY_KEY]}),
+            sort="CREATED_DESC",
+            limit=1,
+        )
+    assert "\x1b" not in artifact.data
+    assert reason.replace("[", "\\[").replace("]", "\\]").replace("\x1b", "\\x1b") in artifact.data

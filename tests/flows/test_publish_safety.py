@@ -92,8 +92,23 @@ def settle_by_history(out: Path, cwd: Path) -> None:
     assert "interrupted publish of 2026-04" in done.stdout
 
 
+def settle_by_check(out: Path, cwd: Path) -> None:
+    """A dry run settles the folder before it reads the published months."""
+    done = subprocess.run(
+        [CLI, "check", "--month", MONTH, "--input", str(out.parent / "inputs"),
+         "--output", str(out)],
+        cwd=cwd, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "nothing published" in done.stdout or "unchanged" in done.stdout
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("settler", [settle_by_run, settle_by_history], ids=["run", "history"])
+@pytest.mark.parametrize(
+    "settler",
+    [settle_by_run, settle_by_history, settle_by_check],
+    ids=["run", "history", "check"],
+)
 @pytest.mark.parametrize(
     ("stage", "kept"),
     [("publishing", "previous"), ("committed", "new")],
@@ -237,6 +252,25 @@ def test_a_read_only_output_folder_is_named_in_one_sentence(
     assert history.exit_code == 0, history.output
     assert MONTH in history.stdout and "yes" in history.stdout
     assert read_registry(OutputFolder(out))[MONTH]["run_id"] == first.run_id
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_full_disk_is_named_through_the_cli(
+    command: str, small_disk: Path, inputs: Path, request: pytest.FixtureRequest
+) -> None:
+    if command == "run":
+        request.getfixturevalue("prefect_server")
+    out = small_disk / "out"
+    run_month(RunOptions(month=MONTH, input_dir=inputs, output_dir=out))
+    before = published_bytes(out)
+    correct_earning(inputs)
+    fill(small_disk, 0)
+    args = [command, "--month", MONTH, "--input", str(inputs), "--output", str(out)]
+    result = CliRunner().invoke(app, [*args, "--reason", "fix"] if command == "run" else args)
+    assert result.exit_code == 1, result.output
+    line = one_sentence(result.stderr)
+    assert f"--output {out}" in line and "the disk is full" in line
+    assert published_bytes(out) == before
 
 
 @pytest.mark.parametrize(
