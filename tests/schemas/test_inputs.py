@@ -413,7 +413,7 @@ def test_the_one_pass_screen_flags_every_row_pandera_fails(dataset: Dataset) -> 
     every row pandera fails on the whole frame is flagged, and the exceptions are the same."""
     spec = INPUTS[dataset]
     settings = b.settings()
-    if dataset == PROFILES:  # not in the sample yet: its good and bad rows from this file
+    if dataset == PROFILES:  # more bad rows here than the sample has: those of this file
         text = b.text_frame(PROFILES, [row for _, row, _ in PROFILE_CASES])
     else:
         text, _ = read_text(InputFile(dataset, SAMPLE / f"{dataset.value}.csv"))
