@@ -58,6 +58,9 @@ class _Stdout(Console):
 
 out = _Stdout()
 err = Console(stderr=True)
+if not out.is_terminal:
+    # Into a file or a pipe, tables keep their full width: nothing cut at 80 columns.
+    out.width = max(out.width, 200)
 
 MonthOpt = Annotated[
     str | None,
@@ -383,8 +386,6 @@ def history(
             cells += ["yes" if row["published"] else ""]
             cells += [row[key] or "" for key in ("started_at", "supersedes", "reason", "batch")]
             table.add_row(*(_plain(str(cell)) for cell in cells))
-        if not out.is_terminal:
-            out.width = max(out.width, 200)
         _say(table)
     except typer.Exit:
         raise

@@ -164,7 +164,10 @@ def summarise_changes(changed: pl.DataFrame, previous_run_id: str) -> dict[str, 
         )
         sentence = f"changed against run {previous_run_id}: {parts}"
     else:
-        sentence = f"no plan changed against run {previous_run_id}"
+        sentence = (
+            f"no plan's earned amount, payable amount or outcome changed against run "
+            f"{previous_run_id}"
+        )
     return {
         "previous_run_id": previous_run_id,
         "plans": changed.height,
