@@ -138,3 +138,46 @@ def test_release_refusals(months: tuple[Path, Path]) -> None:
     march = run(inputs, out, "2026-03", reason="February corrected")
     assert march.manifest.payments["batch"] == "proposed"
     assert release_month(out, "2026-03", "Megan Bowen").status == "released"
+
+
+def test_a_batch_made_stale_by_a_month_of_an_earlier_period_is_refreshed_by_a_rerun(
+    tmp_path: Path,
+) -> None:
+    """July (FY26) is run before June (FY25): June's publish makes July's batch stale, though
+    July's payouts do not rest on June (another period). Rerunning July must then propose a new
+    batch, not say "unchanged", or July could never be released."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    fy25_plan = b.plan(
+        plan_id="CP25-0001",
+        period="FY25",
+        created_on="2024-07-15",
+        first_submitted_on="2024-07-29",
+        last_submitted_on="2024-08-05",
+    )
+    datasets = {
+        "programs": [b.fy25(), b.program()],
+        "plans": [fy25_plan, b.plan()],
+        "plan_limits": [b.limit(plan_id="CP25-0001", effective_month="2024-07"), b.limit()],
+        "earnings": [
+            b.earning(earning_id="E-06", earning_month="2025-06", amount="300.00"),
+            b.earning(earning_id="E-07", earning_month="2025-07", amount="300.00"),
+        ],
+    }
+    for name, rows in datasets.items():
+        pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(
+            inputs / f"{name}.csv"
+        )
+    out = tmp_path / "out"
+    run(inputs, out, "2025-07")
+    run(inputs, out, "2025-06")
+    release_month(out, "2025-06", "Megan Bowen")
+    with pytest.raises(Refused, match="stale"):
+        release_month(out, "2025-07", "Megan Bowen")
+    july = run(inputs, out, "2025-07")
+    assert july.status == "published"
+    assert july.manifest.reason == "an earlier month changed"
+    # June's 300.00 was paid with June's batch: July's batch pays July's 300.00 only.
+    row = statement(july)
+    assert (row["status"], row["owed"]) == ("PAY", Decimal("300.00"))
+    assert release_month(out, "2025-07", "Megan Bowen").status == "released"
