@@ -14,6 +14,7 @@ from coop_rules.calendar import month_text, parse_month
 from coop_rules.routing import period_of_month
 from coop_rules.vocabulary import Dataset
 from flows import io
+from flows.batches import batch_states
 from flows.publish import read_registry
 from flows.run import MonthRun, progress
 from flows.stages import work
@@ -77,6 +78,11 @@ def validate_inputs(run: MonthRun, inputs: ReadInputs) -> Validated:
     digest = month_digest(inputs.input_digest, basis)
     published = inputs.published
     unchanged = published["run_id"] if published and published["digest"] == digest else None
+    if unchanged and batch_states(run.folder)[run.month].state == "stale":
+        # The batch rests on every published month before M, of any period, so a month
+        # outside M's period can make it stale: then the rerun proposes a new batch
+        # (docs/payments.md, "Proposed, then released").
+        unchanged = None
     return Validated(
         rows=rows,
         exceptions=references.exceptions.height,
