@@ -100,6 +100,10 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
     assert "goes to the next batch" in corrected.message
     assert pl.read_parquet(corrected.run_dir / "statements.parquet").height == 0
     assert (out / "releases" / "2026-04-15" / "payments.csv").read_bytes() == bank
+    # Releasing March again after its correction: its batch was released; nothing changes.
+    again = release_month(out, "2026-03", "Someone Else")
+    assert again.status == "already released" and "Megan Bowen" in again.message
+    assert "next batch" in again.message
 
     # April: 300 earned, 100 to recover: 200 paid.
     april = run(inputs, out, "2026-04", reason="March corrected")
@@ -181,3 +185,17 @@ def test_a_batch_made_stale_by_a_month_of_an_earlier_period_is_refreshed_by_a_re
     row = statement(july)
     assert (row["status"], row["owed"]) == ("PAY", Decimal("300.00"))
     assert release_month(out, "2025-07", "Megan Bowen").status == "released"
+
+
+def test_a_month_published_late_behind_a_release_has_no_batch_to_release(
+    months: tuple[Path, Path],
+) -> None:
+    inputs, out = months
+    run(inputs, out, "2026-03")
+    release_month(out, "2026-03", "Megan Bowen")
+    february = run(inputs, out, "2026-02")
+    assert february.manifest.payments["batch"] == "none"
+    # February's own payment date (2026-03-15) was never released: the sentence names the
+    # released batch it is behind.
+    with pytest.raises(Refused, match="behind the batch of 2026-04-15, released by Megan Bowen"):
+        release_month(out, "2026-02", "Megan Bowen")
