@@ -69,11 +69,7 @@ def release_month(output: Path, month: str, approved_by: str) -> Released:
                 release,
             )
         if state.state == "none":
-            raise Refused(
-                f"--month {month}: the run that published {month} proposes no batch, because "
-                f"the batch of {state.payment_date} was already released; its difference goes "
-                "to the next batch"
-            )
+            return _no_batch(folder, state)
         waiting = [m for m, s in states.items() if m < month and s.state in ("proposed", "stale")]
         if waiting:
             first = states[waiting[0]]
@@ -96,6 +92,32 @@ def release_month(output: Path, month: str, approved_by: str) -> Released:
             "/payments.csv",
             release,
         )
+
+
+def _no_batch(folder: OutputFolder, state: batches.BatchState) -> Released:
+    """A month published behind a released batch proposes none. If its own batch was released
+    (a correction after release), releasing it again changes nothing, like any second release;
+    a month published late, whose payment date was never released, is refused."""
+    month = state.month
+    if state.released:
+        release = state.released
+        return Released(
+            "already released",
+            month,
+            state.payment_date,
+            f"the batch of {month} (paid {state.payment_date}) was already released by "
+            f"{release.get('approved_by')} at {release.get('released_at')}; the run that "
+            f"published {month} since proposes no batch: its difference goes to the next "
+            "batch; nothing changed",
+            release,
+        )
+    released = batches.releases(folder)
+    behind = min((date for date in released if date >= state.payment_date), default=None)
+    by = f", released by {released[behind].get('approved_by')}" if behind else ""
+    raise Refused(
+        f"--month {month}: {month} was published behind the batch of {behind or 'a later month'}"
+        f"{by}, so it proposes no batch; its difference goes to the next batch"
+    )
 
 
 def _release(folder: OutputFolder, month: str, state: batches.BatchState, name: str) -> dict:
