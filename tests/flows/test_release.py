@@ -199,3 +199,51 @@ def test_a_month_published_late_behind_a_release_has_no_batch_to_release(
     # released batch it is behind.
     with pytest.raises(Refused, match="behind the batch of 2026-04-15, released by Megan Bowen"):
         release_month(out, "2026-02", "Megan Bowen")
+
+
+def test_a_fall_after_release_is_recovered_over_two_later_months(tmp_path: Path) -> None:
+    """January pays 300.00, then is corrected to 0.00: February's 100.00 does not cover the
+    300.00 paid too much (RECOVERING, -200.00 carried, nothing paid); March's 500.00 does."""
+    inputs = write_inputs(
+        tmp_path / "in",
+        [
+            b.earning(earning_id="E-01", earning_month="2026-01", amount="300.00"),
+            b.earning(earning_id="E-02", earning_month="2026-02", amount="100.00"),
+            b.earning(earning_id="E-03", earning_month="2026-03", amount="500.00"),
+        ],
+    )
+    out = tmp_path / "out"
+    assert statement(run(inputs, out, "2026-01"))["status"] == "PAY"
+    release_month(out, "2026-01", "Megan Bowen")
+    frame = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
+    frame.with_columns(
+        pl.when(pl.col("earning_id") == "E-01")
+        .then(pl.lit("0.00"))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    ).write_csv(inputs / "earnings.csv")
+    run(inputs, out, "2026-01", reason="January withdrawn")
+    columns = ("status", "brought_forward", "owed", "order_amount", "carried_amount")
+    february = statement(run(inputs, out, "2026-02"))
+    assert [february[c] for c in columns] == [
+        "RECOVERING",
+        Decimal("-300.00"),
+        Decimal("-200.00"),
+        Decimal("0.00"),
+        Decimal("-200.00"),
+    ]
+    assert release_month(out, "2026-02", "Megan Bowen").status == "released"
+    ledger = pl.read_parquet(out / "ledger" / "payment_date=2026-03-15")
+    assert ledger.height == 0  # nothing paid: no ledger row
+    march = statement(run(inputs, out, "2026-03"))
+    assert [march[c] for c in columns] == [
+        "PAY",
+        Decimal("-200.00"),
+        Decimal("300.00"),
+        Decimal("300.00"),
+        Decimal("0.00"),
+    ]
+    release_month(out, "2026-03", "Megan Bowen")
+    ledger = pl.scan_parquet(out / "ledger").collect()
+    # 300.00 paid for January and 300.00 in March: the 600.00 now payable, paid once.
+    assert ledger.get_column("amount").sum() == Decimal("600.00")
