@@ -277,6 +277,11 @@ def apply(step: int, operation: tuple, inputs: Path, out: Path, amounts: Amounts
 @settings(max_examples=max(25, settings.default.max_examples // 8))
 @given(first=first_amounts, sequence=sequences)
 def test_money_is_conserved_and_nothing_is_paid_twice(first: Amounts, sequence: list) -> None:
+    """After every step, per account and for every batch B not made stale since computed:
+    Σ payable of the published months <= M_B = Σ ledger (payments and forfeits) up to B's
+    payment date + Σ (order + forfeit) of the unreleased published batches up to it + B's
+    carried amount; no payment_id twice in the ledger; released files never change; no
+    negative order, forfeit or ledger amount; a refusal changes nothing (see `check_folder`)."""
     with tempfile.TemporaryDirectory() as temporary:
         inputs = payment_inputs.write_inputs(Path(temporary) / "in", dict(first))
         out = Path(temporary) / "out"
