@@ -211,8 +211,12 @@ def approve(outcome: RunOutcome, output_dir: Path, timeout_hours: float) -> str:
         f"--approved-by NAME --output {output_dir}"
     )
     logger.info(f"waiting up to {timeout_hours} h for approval of the batch of {outcome.month}")
+    timeout = max(1, int(timeout_hours * 3600))
     try:
-        answer = pause_flow_run(wait_for_input=Approval, timeout=max(1, int(timeout_hours * 3600)))
+        # Polled no less often than the timeout, so a short one ends when it says.
+        answer = pause_flow_run(
+            wait_for_input=Approval, timeout=timeout, poll_interval=min(10, timeout)
+        )
     except FlowPauseTimeout:
         return f"the batch was not approved within {timeout_hours} h and stays proposed; {how}"
     if not answer.approve:

@@ -9,6 +9,7 @@ Layout under the output folder:
     .coop/lock                                  one run at a time (flock: freed when a process dies)
     .coop/published.json                        month -> the run that published it, and its digest
     .coop/journal.json                          a publish in progress (rolled back if interrupted)
+    .coop/release-journal.json                  a release in progress (completed if interrupted)
     .coop/staging/                              runs being written, backups of a publish in
                                                 progress; nothing here is published
 
@@ -70,6 +71,10 @@ class OutputFolder:
     @property
     def journal(self) -> Path:
         return self.state / "journal.json"
+
+    @property
+    def release_journal(self) -> Path:
+        return self.state / "release-journal.json"
 
     def published_file(self, dataset: str, month: str) -> Path:
         return self.root / dataset / f"earning_month={month}" / PART
@@ -168,6 +173,7 @@ def run_lock(folder: OutputFolder) -> Iterator[None]:
             handle.write(f"pid {os.getpid()}")
             handle.flush()
             recover(folder)
+            complete_release(folder)
             _clear_staging(folder)
         except OSError as error:
             raise _translated(folder, error) from error
@@ -184,19 +190,22 @@ def run_lock(folder: OutputFolder) -> Iterator[None]:
 
 
 def settle(folder: OutputFolder) -> str | None:
-    """Complete or roll back a publish that a killed process left half done; every command
-    that reads or writes an output folder calls this first (a run does it under its lock).
+    """Complete or roll back a publish, and complete a release, that a killed process left
+    half done; every command that reads or writes an output folder calls this first (a run
+    does it under its lock).
 
     Takes the lock only for the moment it needs. If a live run holds the lock, the pending
-    publish is that run's own and it finishes it: nothing is done. Returns what was done.
+    publish or release is that run's own and it finishes it: nothing is done. Returns what
+    was done.
     """
-    if not folder.journal.is_file():
+    if not folder.journal.is_file() and not folder.release_journal.is_file():
         return None
     handle = _lock_handle(folder)
     try:
         if not _try_lock(handle):
             return None
-        return recover(folder)
+        done = [recover(folder), complete_release(folder)]
+        return "; ".join(sentence for sentence in done if sentence) or None
     except OSError as error:
         raise _translated(folder, error) from error
     finally:
@@ -204,7 +213,10 @@ def settle(folder: OutputFolder) -> str | None:
 
 
 def _clear_staging(folder: OutputFolder) -> None:
-    """Remove what failed or killed runs left half-written in staging (never published)."""
+    """Remove what failed or killed runs left half-written in staging (never published); not
+    while a release journal still names staged files to move into place."""
+    if folder.release_journal.exists():
+        return
     for leftover in folder.staging.iterdir():
         if leftover.is_dir():
             shutil.rmtree(leftover)
@@ -219,6 +231,8 @@ def _tidy_after_failure(folder: OutputFolder) -> None:
     the original error is what the person must read, and the next command tries again."""
     with suppress(OSError):
         recover(folder)
+    with suppress(OSError):
+        complete_release(folder)
     with suppress(OSError):
         _clear_staging(folder)
 
@@ -254,6 +268,25 @@ def recover(folder: OutputFolder) -> str | None:
         return f"the interrupted publish of {month} by run {run_id} had completed"
     _roll_back(folder, journal)
     return f"the interrupted publish of {month} by run {run_id} was rolled back"
+
+
+def complete_release(folder: OutputFolder) -> str | None:
+    """Finish a release a killed process left half done (its journal exists); safe to repeat.
+
+    The journal is written only once everything it names is staged in full, so an
+    interrupted release always goes forward: all of it is put in place, never half
+    (docs/payments.md, "Proposed, then released").
+    """
+    if not folder.release_journal.is_file():
+        return None
+    moves = json.loads(folder.release_journal.read_text(encoding="utf-8"))
+    for staged, target in moves:
+        source, destination = _resolved(folder, staged), _resolved(folder, target)
+        if source.exists():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, destination)
+    folder.release_journal.unlink()
+    return "an interrupted release was completed"
 
 
 def _roll_back(folder: OutputFolder, journal: dict) -> None:

@@ -3,15 +3,15 @@ the bank file and who approved it, all at once under the output folder's lock, o
 
 A release is staged in `.coop/staging`, then a journal names what goes where, then two renames
 put the ledger file and the release folder in place. A process killed after the journal is
-written is completed by the next command (`complete_release`): everything it renames was
-written in full before the journal was.
+written is completed by the next command of any kind (`flows.publish.complete_release`, called
+when the lock is taken and by `settle`): everything it renames was written in full before the
+journal was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from coop_rules.money import to_money
 from coop_rules.payments import ledger_rows
 from flows import batches, io
 from flows.errors import Refused, UsageError
-from flows.publish import OutputFolder, read_registry, run_lock
+from flows.publish import OutputFolder, complete_release, read_registry, run_lock
 from schemas.outputs import Ledger
 
 
@@ -36,10 +36,6 @@ class Released:
     payment_date: str
     message: str
     release: dict
-
-
-def release_journal(folder: OutputFolder) -> Path:
-    return folder.state / "release-journal.json"
 
 
 def check_approver(approved_by: str) -> str:
@@ -57,7 +53,6 @@ def release_month(output: Path, month: str, approved_by: str) -> Released:
         raise UsageError(f"--output {output}: no such folder")
     folder = OutputFolder(output)
     with run_lock(folder):
-        complete_release(folder)
         registry = read_registry(folder)
         if month not in registry:
             raise Refused(f"--month {month}: {month} is not published in {output}; run it first")
@@ -74,11 +69,7 @@ def release_month(output: Path, month: str, approved_by: str) -> Released:
                 release,
             )
         if state.state == "none":
-            raise Refused(
-                f"--month {month}: the run that published {month} proposes no batch, because "
-                f"the batch of {state.payment_date} was already released; its difference goes "
-                "to the next batch"
-            )
+            return _no_batch(folder, state)
         waiting = [m for m, s in states.items() if m < month and s.state in ("proposed", "stale")]
         if waiting:
             first = states[waiting[0]]
@@ -101,6 +92,32 @@ def release_month(output: Path, month: str, approved_by: str) -> Released:
             "/payments.csv",
             release,
         )
+
+
+def _no_batch(folder: OutputFolder, state: batches.BatchState) -> Released:
+    """A month published behind a released batch proposes none. If its own batch was released
+    (a correction after release), releasing it again changes nothing, like any second release;
+    a month published late, whose payment date was never released, is refused."""
+    month = state.month
+    if state.released:
+        release = state.released
+        return Released(
+            "already released",
+            month,
+            state.payment_date,
+            f"the batch of {month} (paid {state.payment_date}) was already released by "
+            f"{release.get('approved_by')} at {release.get('released_at')}; the run that "
+            f"published {month} since proposes no batch: its difference goes to the next "
+            "batch; nothing changed",
+            release,
+        )
+    released = batches.releases(folder)
+    behind = min((date for date in released if date >= state.payment_date), default=None)
+    by = f", released by {released[behind].get('approved_by')}" if behind else ""
+    raise Refused(
+        f"--month {month}: {month} was published behind the batch of {behind or 'a later month'}"
+        f"{by}, so it proposes no batch; its difference goes to the next batch"
+    )
 
 
 def _release(folder: OutputFolder, month: str, state: batches.BatchState, name: str) -> dict:
@@ -132,23 +149,9 @@ def _release(folder: OutputFolder, month: str, state: batches.BatchState, name: 
         (staged_dir, batches.release_dir(folder, state.payment_date)),
     ]
     journal = [[str(a.relative_to(folder.root)), str(b.relative_to(folder.root))] for a, b in moves]
-    io.write_bytes_atomic(json.dumps(journal).encode(), release_journal(folder))
+    io.write_bytes_atomic(json.dumps(journal).encode(), folder.release_journal)
     complete_release(folder)
     return release
-
-
-def complete_release(folder: OutputFolder) -> str | None:
-    """Finish a release a killed process left half done (its journal exists); safe to repeat."""
-    journal_path = release_journal(folder)
-    if not journal_path.is_file():
-        return None
-    for staged, target in json.loads(journal_path.read_text(encoding="utf-8")):
-        source, destination = folder.root / staged, folder.root / target
-        if source.exists():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, destination)
-    journal_path.unlink()
-    return "an interrupted release was completed"
 
 
 def _totals(ledger: pl.DataFrame) -> list[dict]:

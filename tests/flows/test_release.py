@@ -100,6 +100,10 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
     assert "goes to the next batch" in corrected.message
     assert pl.read_parquet(corrected.run_dir / "statements.parquet").height == 0
     assert (out / "releases" / "2026-04-15" / "payments.csv").read_bytes() == bank
+    # Releasing March again after its correction: its batch was released; nothing changes.
+    again = release_month(out, "2026-03", "Someone Else")
+    assert again.status == "already released" and "Megan Bowen" in again.message
+    assert "next batch" in again.message
 
     # April: 300 earned, 100 to recover: 200 paid.
     april = run(inputs, out, "2026-04", reason="March corrected")
@@ -176,3 +180,108 @@ def test_an_earlier_month_of_another_period_makes_the_batch_stale_and_a_rerun_fi
     assert rerun.manifest.reason == "an earlier month changed"
     assert statement(rerun)["order_amount"] == Decimal("500.00")
     assert release_month(out, "2026-04", "Megan Bowen").status == "released"
+
+
+def test_a_batch_made_stale_by_a_month_of_an_earlier_period_is_refreshed_by_a_rerun(
+    tmp_path: Path,
+) -> None:
+    """July (FY26) is run before June (FY25): June's publish makes July's batch stale, though
+    July's payouts do not rest on June (another period). Rerunning July must then propose a new
+    batch, not say "unchanged", or July could never be released."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    fy25_plan = b.plan(
+        plan_id="CP25-0001",
+        period="FY25",
+        created_on="2024-07-15",
+        first_submitted_on="2024-07-29",
+        last_submitted_on="2024-08-05",
+    )
+    datasets = {
+        "programs": [b.fy25(), b.program()],
+        "plans": [fy25_plan, b.plan()],
+        "plan_limits": [b.limit(plan_id="CP25-0001", effective_month="2024-07"), b.limit()],
+        "earnings": [
+            b.earning(earning_id="E-06", earning_month="2025-06", amount="300.00"),
+            b.earning(earning_id="E-07", earning_month="2025-07", amount="300.00"),
+        ],
+    }
+    for name, rows in datasets.items():
+        pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(
+            inputs / f"{name}.csv"
+        )
+    out = tmp_path / "out"
+    run(inputs, out, "2025-07")
+    run(inputs, out, "2025-06")
+    release_month(out, "2025-06", "Megan Bowen")
+    with pytest.raises(Refused, match="stale"):
+        release_month(out, "2025-07", "Megan Bowen")
+    july = run(inputs, out, "2025-07")
+    assert july.status == "published"
+    assert july.manifest.reason == "an earlier month changed"
+    # June's 300.00 was paid with June's batch: July's batch pays July's 300.00 only.
+    row = statement(july)
+    assert (row["status"], row["owed"]) == ("PAY", Decimal("300.00"))
+    assert release_month(out, "2025-07", "Megan Bowen").status == "released"
+
+
+def test_a_month_published_late_behind_a_release_has_no_batch_to_release(
+    months: tuple[Path, Path],
+) -> None:
+    inputs, out = months
+    run(inputs, out, "2026-03")
+    release_month(out, "2026-03", "Megan Bowen")
+    february = run(inputs, out, "2026-02")
+    assert february.manifest.payments["batch"] == "none"
+    # February's own payment date (2026-03-15) was never released: the sentence names the
+    # released batch it is behind.
+    with pytest.raises(Refused, match="behind the batch of 2026-04-15, released by Megan Bowen"):
+        release_month(out, "2026-02", "Megan Bowen")
+
+
+def test_a_fall_after_release_is_recovered_over_two_later_months(tmp_path: Path) -> None:
+    """January pays 300.00, then is corrected to 0.00: February's 100.00 does not cover the
+    300.00 paid too much (RECOVERING, -200.00 carried, nothing paid); March's 500.00 does."""
+    inputs = write_inputs(
+        tmp_path / "in",
+        [
+            b.earning(earning_id="E-01", earning_month="2026-01", amount="300.00"),
+            b.earning(earning_id="E-02", earning_month="2026-02", amount="100.00"),
+            b.earning(earning_id="E-03", earning_month="2026-03", amount="500.00"),
+        ],
+    )
+    out = tmp_path / "out"
+    assert statement(run(inputs, out, "2026-01"))["status"] == "PAY"
+    release_month(out, "2026-01", "Megan Bowen")
+    frame = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
+    frame.with_columns(
+        pl.when(pl.col("earning_id") == "E-01")
+        .then(pl.lit("0.00"))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    ).write_csv(inputs / "earnings.csv")
+    run(inputs, out, "2026-01", reason="January withdrawn")
+    columns = ("status", "brought_forward", "owed", "order_amount", "carried_amount")
+    february = statement(run(inputs, out, "2026-02"))
+    assert [february[c] for c in columns] == [
+        "RECOVERING",
+        Decimal("-300.00"),
+        Decimal("-200.00"),
+        Decimal("0.00"),
+        Decimal("-200.00"),
+    ]
+    assert release_month(out, "2026-02", "Megan Bowen").status == "released"
+    ledger = pl.read_parquet(out / "ledger" / "payment_date=2026-03-15")
+    assert ledger.height == 0  # nothing paid: no ledger row
+    march = statement(run(inputs, out, "2026-03"))
+    assert [march[c] for c in columns] == [
+        "PAY",
+        Decimal("-200.00"),
+        Decimal("300.00"),
+        Decimal("300.00"),
+        Decimal("0.00"),
+    ]
+    release_month(out, "2026-03", "Megan Bowen")
+    ledger = pl.scan_parquet(out / "ledger").collect()
+    # 300.00 paid for January and 300.00 in March: the 600.00 now payable, paid once.
+    assert ledger.get_column("amount").sum() == Decimal("600.00")
