@@ -120,7 +120,9 @@ def test_reject_leaves_the_batch_proposed_and_says_how_to_release(
     assert batch_states(OutputFolder(out))[MONTH].state == "proposed"
     text = summary(run.id)
     assert "rejected by Megan Bowen (JPY amount to check) and stays proposed" in text
-    assert f"coop-payouts release --month {MONTH} --approved-by NAME --output {out}" in text
+    # The artifact escapes Markdown (an underscore of the path is written "\\_").
+    unescaped = text.replace("\\", "")
+    assert f"coop-payouts release --month {MONTH} --approved-by NAME --output {out}" in unescaped
 
 
 def test_no_answer_before_the_timeout_leaves_the_batch_proposed(
