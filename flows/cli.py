@@ -400,6 +400,9 @@ def release(
         str, typer.Option("--approved-by", help="Name of the person who approves the batch.")
     ],
     output: OutputOpt = DEFAULTS.output_dir,
+    note: Annotated[
+        str, typer.Option("--note", help="Anything finance should know, kept in release.json.")
+    ] = "",
     debug: DebugOpt = False,
 ) -> None:
     """Release the payment batch of a published month: ledger, bank file, release record."""
@@ -408,7 +411,7 @@ def release(
     try:
         check_approver(approved_by)
         validate_month(month)
-        done = release_month(output, month, approved_by)
+        done = release_month(output, month, approved_by, note)
         _say(_plain(done.message))
     except typer.Exit:
         raise

@@ -223,7 +223,7 @@ def approve(outcome: RunOutcome, output_dir: Path, timeout_hours: float) -> str:
         note = f" ({answer.note})" if answer.note else ""
         return f"the batch was rejected by {answer.approved_by}{note} and stays proposed; {how}"
     try:
-        done = release_month(output_dir, outcome.month, answer.approved_by)
+        done = release_month(output_dir, outcome.month, answer.approved_by, answer.note)
     except RunError as error:
         return f"the batch could not be released: {error}"
     return done.message

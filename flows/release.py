@@ -46,7 +46,7 @@ def check_approver(approved_by: str) -> str:
     return name
 
 
-def release_month(output: Path, month: str, approved_by: str) -> Released:
+def release_month(output: Path, month: str, approved_by: str, note: str = "") -> Released:
     """Release the batch of `month`'s published run, or refuse (exit 4) with the reason."""
     name = check_approver(approved_by)
     if not output.is_dir():
@@ -82,7 +82,7 @@ def release_month(output: Path, month: str, approved_by: str) -> Released:
                 f"--month {month}: the batch of {month} is stale ({state.stale_because}); rerun "
                 f"{month} (coop-payouts run --month {month}) and release the new batch"
             )
-        release = _release(folder, month, state, name)
+        release = _release(folder, month, state, name, note)
         return Released(
             "released",
             month,
@@ -120,7 +120,9 @@ def _no_batch(folder: OutputFolder, state: batches.BatchState) -> Released:
     )
 
 
-def _release(folder: OutputFolder, month: str, state: batches.BatchState, name: str) -> dict:
+def _release(
+    folder: OutputFolder, month: str, state: batches.BatchState, name: str, note: str = ""
+) -> dict:
     run_dir = folder.run_dir(state.run_id)
     statements = pl.read_parquet(run_dir / "statements.parquet")
     released_at = datetime.now(UTC).replace(microsecond=0)
@@ -132,6 +134,7 @@ def _release(folder: OutputFolder, month: str, state: batches.BatchState, name: 
         "earning_month": month,
         "payment_date": state.payment_date,
         "approved_by": name,
+        "note": note,
         "released_at": released_at.isoformat(),
         "totals": _totals(ledger),
         "bank_file_sha256": hashlib.sha256(bank_file).hexdigest(),

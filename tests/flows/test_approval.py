@@ -98,7 +98,7 @@ def test_approve_through_the_client_releases_the_batch(
     thread.join(120)
     assert ended["state"].is_completed()
     release = json.loads((out / "releases" / PAY_DATE / "release.json").read_text())
-    assert release["approved_by"] == "Megan Bowen"
+    assert (release["approved_by"], release["note"]) == ("Megan Bowen", "ok")
     assert (out / "ledger" / f"payment_date={PAY_DATE}" / "part-0.parquet").is_file()
     text = summary(run.id)
     assert "is released by Megan Bowen" in text
