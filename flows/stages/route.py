@@ -5,6 +5,9 @@ month that has no earnings rows at all unless --allow-empty (docs/reruns.md, "Sa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
 
 from coop_rules.integrity import OK, PLAN_KEY
 from coop_rules.vocabulary import Dataset
@@ -16,6 +19,30 @@ from flows.stages.read import ReadInputs
 from pipeline.route import Earnings, EarningsTally
 
 ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
+
+
+class FileLedger:
+    """The ledger rows of the earnings, one Parquet file per bucket and chunk in the run's work
+    folder, so memory holds one chunk's rows while reading and one bucket's when settling."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._files: dict[int, list[Path]] = {}
+
+    def put(self, bucket: int, rows: pl.DataFrame) -> None:
+        files = self._files.setdefault(bucket, [])
+        path = self.folder / f"{bucket:03d}-{len(files):06d}.parquet"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            # Read back by this run only: fast compression, no statistics, no fsync.
+            rows.write_parquet(path, compression="lz4", statistics=False)
+        except BaseException as error:
+            raise io.write_error(error, path) from error
+        files.append(path)
+
+    def get(self, bucket: int) -> pl.DataFrame | None:
+        files = self._files.get(bucket)
+        return pl.read_parquet(files) if files else None
 
 
 @dataclass(frozen=True)
@@ -36,6 +63,7 @@ def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
         run.rules.settings,
         work.get(run, Dataset.PROGRAMS.value, ROUTING_COLUMNS),
         work.get(run, Dataset.PLANS.value, [*PLAN_KEY, "plan_id", "currency", OK]),
+        FileLedger(run.work / "ledger"),
     )
     rows = 0
     with sums_fit(run.month):
