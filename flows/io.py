@@ -184,8 +184,8 @@ def _normalise(frame: pl.DataFrame, columns: tuple[str, ...], first_row: int = 1
     """Trim surrounding spaces, make empty values null, number the rows from `first_row`."""
 
     def clean(name: str) -> pl.Expr:
-        trimmed = pl.col(name).str.strip_chars()
-        return pl.when(trimmed.str.len_bytes() > 0).then(trimmed).alias(name)
+        # One strip per value (a when/then over the stripped text strips it twice).
+        return pl.col(name).str.strip_chars().replace("", None).alias(name)
 
     return frame.select(
         *(clean(name) for name in columns),

@@ -5,11 +5,11 @@ The earnings are taken chunk by chunk (`EarningsTally`), so a month of any size 
 memory one chunk at a time: each chunk of text is checked against the Earnings model (a row
 that fails is an exception, the first routing code), parsed, routed to its plan and summed per
 plan and per currency. A slim ledger row per earnings row (row, earning_id, plan, amount,
-currency) is handed to a `Ledger`, in buckets by a hash of earning_id: the run keeps them in
-files, so memory does not grow with the month. Duplicate earning_ids can lie in any two chunks
-but always in one bucket, so they are settled bucket by bucket once all chunks are in: their
-rows leave the plans' sums and become exceptions. Any chunking gives the same result (a
-property test checks it).
+currency) is handed to a `Spill`, in buckets by a hash of earning_id, and so are the chunk's
+exception rows: the run keeps them in files, so memory does not grow with the month.
+Duplicate earning_ids can lie in any two chunks but always in one bucket, so they are settled
+bucket by bucket once all chunks are in: their rows leave the plans' sums and become
+exceptions. Any chunking gives the same result (a property test checks it).
 """
 
 from __future__ import annotations
@@ -62,30 +62,35 @@ LEDGER_BUCKETS = 32
 BUCKET = "__bucket"
 
 
-class Ledger(Protocol):
-    """Where the ledger rows of each chunk wait, by bucket, until all chunks are in."""
+class Spill(Protocol):
+    """Where rows of each chunk wait, by part (a ledger bucket, the exceptions), until all
+    chunks are in."""
 
-    def put(self, bucket: int, rows: pl.DataFrame) -> None:
-        """Keep `rows` (ledger rows of one chunk) in `bucket`."""
+    def put(self, part: str, rows: pl.DataFrame) -> None:
+        """Keep `rows` (of one chunk) in `part`, after the rows put there before."""
         ...
 
-    def get(self, bucket: int) -> pl.DataFrame | None:
-        """Every ledger row put in `bucket` so far; None if none was."""
+    def get(self, part: str) -> pl.DataFrame | None:
+        """Every row put in `part` so far, in order; None if none was."""
         ...
 
 
-class MemoryLedger:
-    """A `Ledger` in memory (for tests and small months)."""
+class MemorySpill:
+    """A `Spill` in memory (for tests and small months)."""
 
     def __init__(self) -> None:
-        self._buckets: dict[int, list[pl.DataFrame]] = {}
+        self._parts: dict[str, list[pl.DataFrame]] = {}
 
-    def put(self, bucket: int, rows: pl.DataFrame) -> None:
-        self._buckets.setdefault(bucket, []).append(rows)
+    def put(self, part: str, rows: pl.DataFrame) -> None:
+        self._parts.setdefault(part, []).append(rows)
 
-    def get(self, bucket: int) -> pl.DataFrame | None:
-        parts = self._buckets.get(bucket)
-        return pl.concat(parts) if parts else None
+    def get(self, part: str) -> pl.DataFrame | None:
+        rows = self._parts.get(part)
+        return pl.concat(rows) if rows else None
+
+
+def _bucket(number: int) -> str:
+    return f"ledger-{number:03d}"
 
 
 def in_scope(earnings: pl.DataFrame, month: str) -> pl.Series:
@@ -125,7 +130,7 @@ class EarningsTally:
         settings: RuleSettings,
         programs: pl.DataFrame,
         plans: pl.DataFrame,
-        ledger: Ledger | None = None,
+        spill: Spill | None = None,
     ) -> None:
         """`programs` and `plans`: the checked frames (with `OK`) of stage validate."""
         self.month = month
@@ -135,9 +140,7 @@ class EarningsTally:
         self.rows = 0
         self.in_scope_rows = 0
         self.month_rows = 0
-        self._found: list[pl.DataFrame] = []
-        self._routing: list[pl.DataFrame] = []
-        self._ledger = ledger if ledger is not None else MemoryLedger()
+        self._spill = spill if spill is not None else MemorySpill()
         self._ledger_schema = pl.Schema(
             {
                 ROW: pl.Int64,
@@ -186,10 +189,11 @@ class EarningsTally:
             )
             .collect()
         )
-        self._routing.append(
+        self._spill.put(
+            "routing",
             # In-memory engine: polars 2.1's streaming engine panics on these when/then
             # messages ("assertion failed: i < self.len()" in binview) over a projection.
-            routing.routing_exceptions(routed.lazy()).collect(engine="in-memory")
+            routing.routing_exceptions(routed.lazy()).collect(engine="in-memory"),
         )
         ledger = routed.select(
             ROW,
@@ -199,7 +203,7 @@ class EarningsTally:
             "amount",
             pl.col("__currency").alias("currency"),
         )
-        self._found.append(_with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger))
+        self._spill.put("found", _with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger))
         self._input.append(
             ledger.filter(pl.col("amount").is_not_null())
             .group_by(pl.col("currency").cast(pl.String))
@@ -211,20 +215,20 @@ class EarningsTally:
             # Rows of other months take part in the duplicate check of earning_id only.
             others = text.filter(~scope).select(ROW, "earning_id", pl.lit(False).alias("in_scope"))
             ledger = pl.concat([ledger, others], how="diagonal_relaxed")
-        self._spill(ledger)
+        self._put_ledger(ledger)
 
-    def _spill(self, ledger: pl.DataFrame) -> None:
+    def _put_ledger(self, ledger: pl.DataFrame) -> None:
         """Hand the chunk's ledger rows to the ledger, by bucket of earning_id."""
         bucketed = ledger.select(*self._ledger_schema.names()).with_columns(
             (pl.col("earning_id").hash() % LEDGER_BUCKETS).alias(BUCKET)
         )
         for (bucket,), rows in bucketed.partition_by(BUCKET, as_dict=True).items():
-            self._ledger.put(int(bucket), rows.drop(BUCKET))
+            self._spill.put(_bucket(int(bucket)), rows.drop(BUCKET))
 
     def _repeated(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         """Per bucket with repeated earning_ids: their exception rows and ledger rows."""
         for bucket in range(LEDGER_BUCKETS):
-            ledger = self._ledger.get(bucket)
+            ledger = self._spill.get(_bucket(bucket))
             if ledger is None:
                 continue
             duplicates = integrity.duplicate_keys(
@@ -253,15 +257,14 @@ class EarningsTally:
         )
         set_aside_rows = set_aside.get_column(ROW).implode()
         taken_back = set_aside.filter(pl.col(routing.PLAN_INDEX).is_not_null())
+        found = self._spill.get("found")
+        unrouted = self._spill.get("routing")
         exceptions = [
-            *self._found,
+            found if found is not None else empty_exceptions(),
             _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), reported),
-            *(
-                finish_exceptions(found, Dataset.EARNINGS).filter(
-                    ~pl.col("row_number").is_in(set_aside_rows)
-                )
-                for found in self._routing
-            ),
+            finish_exceptions(
+                unrouted if unrouted is not None else empty_exceptions(), Dataset.EARNINGS
+            ).filter(~pl.col("row_number").is_in(set_aside_rows)),
         ]
         return Earnings(
             exceptions=pl.concat(

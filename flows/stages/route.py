@@ -21,17 +21,18 @@ from pipeline.route import Earnings, EarningsTally
 ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
 
 
-class FileLedger:
-    """The ledger rows of the earnings, one Parquet file per bucket and chunk in the run's work
-    folder, so memory holds one chunk's rows while reading and one bucket's when settling."""
+class FileSpill:
+    """Rows of the earnings' chunks (ledger buckets, exceptions), one Parquet file per part and
+    chunk in the run's work folder, so memory holds one chunk's rows while reading and one
+    part's when settling."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._files: dict[int, list[Path]] = {}
+        self._files: dict[str, list[Path]] = {}
 
-    def put(self, bucket: int, rows: pl.DataFrame) -> None:
-        files = self._files.setdefault(bucket, [])
-        path = self.folder / f"{bucket:03d}-{len(files):06d}.parquet"
+    def put(self, part: str, rows: pl.DataFrame) -> None:
+        files = self._files.setdefault(part, [])
+        path = self.folder / f"{part}-{len(files):06d}.parquet"
         self.folder.mkdir(parents=True, exist_ok=True)
         try:
             # Read back by this run only: fast compression, no statistics, no fsync.
@@ -40,8 +41,8 @@ class FileLedger:
             raise io.write_error(error, path) from error
         files.append(path)
 
-    def get(self, bucket: int) -> pl.DataFrame | None:
-        files = self._files.get(bucket)
+    def get(self, part: str) -> pl.DataFrame | None:
+        files = self._files.get(part)
         return pl.read_parquet(files) if files else None
 
 
@@ -63,7 +64,7 @@ def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
         run.rules.settings,
         work.get(run, Dataset.PROGRAMS.value, ROUTING_COLUMNS),
         work.get(run, Dataset.PLANS.value, [*PLAN_KEY, "plan_id", "currency", OK]),
-        FileLedger(run.work / "ledger"),
+        FileSpill(run.work / "chunks"),
     )
     rows = 0
     with sums_fit(run.month):
