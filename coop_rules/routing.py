@@ -145,13 +145,17 @@ class PackedKeys:
 
 
 def routing_table(programs: pl.DataFrame, plans: pl.DataFrame, first_day: date) -> RoutingTable:
-    """The routing table of the month whose first day is `first_day`."""
+    """The routing table of the month whose first day is `first_day`.
+
+    Only the plans of the month's program periods can meet its earnings (an earnings row takes
+    the period of its program), so only their keys are kept.
+    """
+    periods = period_of_month(programs, first_day).select("program", "period")
     keys = (
-        plan_keys(plans)
+        plan_keys(plans.join(periods, on=["program", "period"], how="semi"))
         .with_row_index(PLAN_INDEX)
         .with_columns(pl.struct(PLAN_KEY).hash().alias(KEY_HASH))
     )
-    periods = period_of_month(programs, first_day).select("program", "period")
     table = RoutingTable(
         periods=periods,
         plan_keys=keys,
@@ -162,11 +166,8 @@ def routing_table(programs: pl.DataFrame, plans: pl.DataFrame, first_day: date) 
     codes = len(program_codes.categories) * len(fund_codes.categories) * MPN_LENGTHS
     if codes >= 1 << (64 - MPN_BITS):
         return table
-    # Only a key of the month's period with a well-formed mpn_id can meet a valid earnings row.
-    month_keys = keys.join(periods, on=["program", "period"], how="semi").filter(
-        pl.col("mpn_id").str.contains(DIGITS_6_10)
-    )
-    packed = month_keys.select(
+    # Only a key with a well-formed mpn_id can meet a valid earnings row.
+    packed = keys.filter(pl.col("mpn_id").str.contains(DIGITS_6_10)).select(
         packed_key(program_codes, fund_codes).alias(KEY_PACKED),
         *(c for c in keys.columns if c not in (*PLAN_KEY, KEY_HASH)),
     )
