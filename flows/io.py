@@ -373,11 +373,12 @@ _POLARS_ERRNO = re.compile(r"os error (\d+)")
 def write_error(error: BaseException, path: Path) -> BaseException:
     """A failed write as an OSError naming the file and its errno, so the caller can say "disk
     full" or "read-only" and where; any other error as it was."""
-    if isinstance(error, OSError):
-        if error.filename is not None or error.errno is None:
+    if isinstance(error, OSError) and error.errno is not None:
+        if error.filename is not None:
             return error
         code = error.errno
-    elif isinstance(error, pl.exceptions.PolarsError):
+    elif isinstance(error, OSError | pl.exceptions.PolarsError):
+        # polars' Arrow writer raises an OSError whose errno is only in its text.
         found = _POLARS_ERRNO.search(str(error))
         if found:
             code = int(found.group(1))

@@ -22,7 +22,7 @@ ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
 
 
 class FileSpill:
-    """Rows of the earnings' chunks (ledger buckets, exceptions), one Parquet file per part and
+    """Rows of the earnings' chunks (ledger buckets, exceptions), one Arrow file per part and
     chunk in the run's work folder, so memory holds one chunk's rows while reading and one
     part's when settling."""
 
@@ -32,18 +32,18 @@ class FileSpill:
 
     def put(self, part: str, rows: pl.DataFrame) -> None:
         files = self._files.setdefault(part, [])
-        path = self.folder / f"{part}-{len(files):06d}.parquet"
+        path = self.folder / f"{part}-{len(files):06d}.arrow"
         self.folder.mkdir(parents=True, exist_ok=True)
         try:
-            # Read back by this run only: fast compression, no statistics, no fsync.
-            rows.write_parquet(path, compression="lz4", statistics=False)
+            # Read back by this run only: uncompressed Arrow (a fifth of Parquet's CPU), no fsync.
+            rows.write_ipc(path, compression="uncompressed")
         except BaseException as error:
             raise io.write_error(error, path) from error
         files.append(path)
 
     def get(self, part: str) -> pl.DataFrame | None:
         files = self._files.get(part)
-        return pl.read_parquet(files) if files else None
+        return pl.concat([pl.read_ipc(path) for path in files]) if files else None
 
 
 @dataclass(frozen=True)
