@@ -121,8 +121,8 @@ class EarningsTally:
     """The month's earnings, taken one chunk of text at a time (docs/payouts.md).
 
     Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed.
-    Kept: the exception rows and the sums per plan and per currency; a slim ledger row per
-    earnings row (row, earning_id, in scope, plan, amount, currency) goes to `ledger`.
+    Kept: the sums per plan and per currency. The exception rows and a slim ledger row per
+    earnings row (row, earning_id, in scope, plan, amount, currency) go to `spill`.
     Duplicate earning_ids can span chunks: `finish` finds them in the ledger, bucket by
     bucket, and takes their rows back out of the sums.
     """
@@ -154,7 +154,7 @@ class EarningsTally:
                 "currency": self.currency,
             }
         )
-        # Each list starts with an empty frame of its columns: a file may have no rows.
+        # Empty frames of their columns to start from: a file may have no rows.
         self._earned = _earned(pl.DataFrame(schema=self._ledger_schema))
         self._input = [pl.DataFrame(schema={"currency": pl.String, "input": MONEY})]
 
