@@ -122,10 +122,11 @@ def limit_in_force(limits: pl.DataFrame, month: str) -> pl.DataFrame:
     )
 
 
-def earned_per_plan(routed: pl.LazyFrame) -> pl.LazyFrame:
+def earned_per_plan(routed: pl.LazyFrame, plan: str = "plan_id") -> pl.LazyFrame:
     """The exact net sum and count of the routed earnings of each plan (reversals netted):
-    `routed` holds `plan_id` and `amount` of every earnings row routed to a plan."""
-    return routed.group_by("plan_id").agg(
+    `routed` holds `plan` (the plan_id, or another column naming the plan) and `amount` of
+    every earnings row routed to a plan."""
+    return routed.group_by(plan).agg(
         pl.len().cast(pl.Int64).alias("earnings_count"),
         to_money(pl.col("amount").sum()).alias("earned_amount"),
     )

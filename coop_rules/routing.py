@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import polars as pl
@@ -111,6 +111,12 @@ KEY_HASH = "__plan_key_hash"
 PLAN_SIDE = "__plan_"
 # The position of a plan key in the routing table: four bytes that name a plan.
 PLAN_INDEX = "__plan_index"
+# The plan key of the month as one exact 64-bit integer (`packed_key`).
+KEY_PACKED = "__plan_key_packed"
+DIGITS_6_10 = r"^[0-9]{6,10}$"
+# 10 digits need 34 bits; the rest of 64 hold the digit count and the program and fund codes.
+MPN_BITS = 34
+MPN_LENGTHS = 5  # 6 to 10 digits
 
 
 @dataclass(frozen=True)
@@ -119,25 +125,68 @@ class RoutingTable:
     of earnings: the period of each program for the month, and every plan key.
 
     `hashed`: plan keys are joined on `KEY_HASH` (false only if two plan keys share a hash).
+    `packed`: when every plan key packs into one exact integer (`packed_key`), the keys of
+    the month's periods by `KEY_PACKED`, with the codes of the plans' programs and funds:
+    the join then needs no hash and no comparison of text.
     """
 
     periods: pl.DataFrame
     plan_keys: pl.DataFrame
     hashed: bool
+    packed: PackedKeys | None = None
+
+
+@dataclass(frozen=True)
+class PackedKeys:
+    """The plan keys of the month by `KEY_PACKED`, and the codes it packs."""
+
+    keys: pl.DataFrame
+    programs: pl.Enum
+    funds: pl.Enum
 
 
 def routing_table(programs: pl.DataFrame, plans: pl.DataFrame, first_day: date) -> RoutingTable:
-    """The routing table of the month whose first day is `first_day`."""
+    """The routing table of the month whose first day is `first_day`.
+
+    Only the plans of the month's program periods can meet its earnings (an earnings row takes
+    the period of its program), so only their keys are kept.
+    """
+    periods = period_of_month(programs, first_day).select("program", "period")
     keys = (
-        plan_keys(plans)
+        plan_keys(plans.join(periods, on=["program", "period"], how="semi"))
         .with_row_index(PLAN_INDEX)
         .with_columns(pl.struct(PLAN_KEY).hash().alias(KEY_HASH))
     )
-    return RoutingTable(
-        periods=period_of_month(programs, first_day).select("program", "period"),
+    table = RoutingTable(
+        periods=periods,
         plan_keys=keys,
         hashed=keys.get_column(KEY_HASH).n_unique() == keys.height,
     )
+    program_codes = pl.Enum(keys.get_column("program").unique().sort())
+    fund_codes = pl.Enum(keys.get_column("fund").unique().sort())
+    codes = len(program_codes.categories) * len(fund_codes.categories) * MPN_LENGTHS
+    if codes >= 1 << (64 - MPN_BITS):
+        return table
+    # Only a key with a well-formed mpn_id can meet a valid earnings row.
+    packed = keys.filter(pl.col("mpn_id").str.contains(DIGITS_6_10)).select(
+        packed_key(program_codes, fund_codes).alias(KEY_PACKED),
+        *(c for c in keys.columns if c not in (*PLAN_KEY, KEY_HASH)),
+    )
+    return replace(table, packed=PackedKeys(packed, program_codes, fund_codes))
+
+
+def packed_key(programs: pl.Enum, funds: pl.Enum) -> pl.Expr:
+    """mpn_id, its digit count, program and fund as one integer: equal for two rows exactly
+    when the four are equal (an mpn_id of 6 to 10 digits, a program and fund of the codes);
+    null otherwise. The period is the program's period of the month on both sides."""
+    mpn = pl.col("mpn_id")
+    well_formed = mpn.str.contains(DIGITS_6_10)
+    program = pl.col("program").cast(programs, strict=False).to_physical().cast(pl.UInt64)
+    fund = pl.col("fund").cast(funds, strict=False).to_physical().cast(pl.UInt64)
+    length = mpn.str.len_bytes().cast(pl.UInt64) - 6
+    code = (program * len(funds.categories) + fund) * MPN_LENGTHS + length
+    value = mpn.str.to_integer(strict=False, dtype=pl.UInt64)
+    return pl.when(well_formed).then(code * (1 << MPN_BITS) + value)
 
 
 def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
@@ -146,7 +195,14 @@ def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
     Rows with a schema exception (`OK` false) keep a null code: they are not routed.
     """
     with_period = earnings.join(table.periods.lazy(), on="program", how="left")
-    if table.hashed:
+    if table.packed is not None:
+        packed = table.packed
+        routed = (
+            with_period.with_columns(packed_key(packed.programs, packed.funds).alias(KEY_PACKED))
+            .join(packed.keys.lazy(), on=KEY_PACKED, how="left")
+            .drop(KEY_PACKED)
+        )
+    elif table.hashed:
         plan_side = table.plan_keys.rename({key: f"{PLAN_SIDE}{key}" for key in PLAN_KEY})
         matched = with_period.with_columns(pl.struct(PLAN_KEY).hash().alias(KEY_HASH)).join(
             plan_side.lazy(), on=KEY_HASH, how="left"

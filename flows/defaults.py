@@ -13,7 +13,7 @@ class Defaults:
     input_dir: Path = Path("data/sample")
     output_dir: Path = Path("data/output")
     # The chunk of earnings rows held in memory at a time (stage route).
-    chunk_rows: int = 1_000_000
+    chunk_rows: int = 500_000
     # How long the served flow waits for a person to approve the batch (docs/payments.md).
     approval_timeout_hours: float = 72.0
 

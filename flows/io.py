@@ -184,8 +184,8 @@ def _normalise(frame: pl.DataFrame, columns: tuple[str, ...], first_row: int = 1
     """Trim surrounding spaces, make empty values null, number the rows from `first_row`."""
 
     def clean(name: str) -> pl.Expr:
-        trimmed = pl.col(name).str.strip_chars()
-        return pl.when(trimmed.str.len_bytes() > 0).then(trimmed).alias(name)
+        # One strip per value (a when/then over the stripped text strips it twice).
+        return pl.col(name).str.strip_chars().replace("", None).alias(name)
 
     return frame.select(
         *(clean(name) for name in columns),
@@ -373,11 +373,12 @@ _POLARS_ERRNO = re.compile(r"os error (\d+)")
 def write_error(error: BaseException, path: Path) -> BaseException:
     """A failed write as an OSError naming the file and its errno, so the caller can say "disk
     full" or "read-only" and where; any other error as it was."""
-    if isinstance(error, OSError):
-        if error.filename is not None or error.errno is None:
+    if isinstance(error, OSError) and error.errno is not None:
+        if error.filename is not None:
             return error
         code = error.errno
-    elif isinstance(error, pl.exceptions.PolarsError):
+    elif isinstance(error, OSError | pl.exceptions.PolarsError):
+        # polars' Arrow writer raises an OSError whose errno is only in its text.
         found = _POLARS_ERRNO.search(str(error))
         if found:
             code = int(found.group(1))

@@ -4,15 +4,19 @@
 The earnings are taken chunk by chunk (`EarningsTally`), so a month of any size passes through
 memory one chunk at a time: each chunk of text is checked against the Earnings model (a row
 that fails is an exception, the first routing code), parsed, routed to its plan and summed per
-plan and per currency; then only a slim ledger row per earnings row is kept (row, earning_id,
-plan, amount, currency). Duplicate earning_ids can lie in any two chunks, so they are settled
-once all chunks are in: their rows leave the plans' sums and become exceptions. Any chunking
-gives the same result (a property test checks it).
+plan and per currency. A slim ledger row per earnings row (row, earning_id, plan, amount,
+currency) is handed to a `Spill`, in buckets by a hash of earning_id, and so are the chunk's
+exception rows: the run keeps them in files, so memory does not grow with the month.
+Duplicate earning_ids can lie in any two chunks but always in one bucket, so they are settled
+bucket by bucket once all chunks are in: their rows leave the plans' sums and become
+exceptions. Any chunking gives the same result (a property test checks it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import polars as pl
 
@@ -22,7 +26,6 @@ from coop_rules.integrity import OK
 from coop_rules.money import MONEY, ZERO, to_money
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import ROW, Dataset
-from pipeline.validate import mark
 from schemas.inputs import (
     EXCEPTION_COLUMNS,
     INPUTS,
@@ -53,14 +56,51 @@ class Earnings:
     rows: int
 
 
-def in_scope(earnings: pl.DataFrame, month: str) -> pl.DataFrame:
-    """Earnings rows of month M, and rows whose month cannot be read (they belong to no month,
-    so every run reports them rather than lose them)."""
+# Ledger rows go to this many buckets by a hash of earning_id: every copy of an id lands in one
+# bucket, and `finish` holds one bucket at a time (a 40M-row month: about 60 MB each).
+LEDGER_BUCKETS = 32
+BUCKET = "__bucket"
+
+
+class Spill(Protocol):
+    """Where rows of each chunk wait, by part (a ledger bucket, the exceptions), until all
+    chunks are in."""
+
+    def put(self, part: str, rows: pl.DataFrame) -> None:
+        """Keep `rows` (of one chunk) in `part`, after the rows put there before."""
+        ...
+
+    def get(self, part: str) -> pl.DataFrame | None:
+        """Every row put in `part` so far, in order; None if none was."""
+        ...
+
+
+class MemorySpill:
+    """A `Spill` in memory (for tests and small months)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[pl.DataFrame]] = {}
+
+    def put(self, part: str, rows: pl.DataFrame) -> None:
+        self._parts.setdefault(part, []).append(rows)
+
+    def get(self, part: str) -> pl.DataFrame | None:
+        rows = self._parts.get(part)
+        return pl.concat(rows) if rows else None
+
+
+def _bucket(number: int) -> str:
+    return f"ledger-{number:03d}"
+
+
+def in_scope(earnings: pl.DataFrame, month: str) -> pl.Series:
+    """True for the earnings rows of month M, and rows whose month cannot be read (they belong
+    to no month, so every run reports them rather than lose them)."""
     month_col = pl.col("earning_month")
     # A file holds few distinct months: judge each distinct text once, not every row.
     distinct = earnings.select(month_col.unique())
     if distinct.height == 1 and distinct.item() == month:
-        return earnings
+        return pl.repeat(True, earnings.height, eager=True)
     readable = (
         distinct.drop_nulls()
         .filter(
@@ -69,23 +109,31 @@ def in_scope(earnings: pl.DataFrame, month: str) -> pl.DataFrame:
         )
         .get_column("earning_month")
     )
-    return earnings.filter(
+    if readable.len() == distinct.height:
+        # Every month is readable: one comparison per row is the whole test.
+        return earnings.select(month_col == month).to_series()
+    return earnings.select(
         (month_col == month) | ~month_col.is_in(readable.implode()).fill_null(False)
-    )
+    ).to_series()
 
 
 class EarningsTally:
     """The month's earnings, taken one chunk of text at a time (docs/payouts.md).
 
     Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed.
-    Kept: the exception rows, the sums per plan and per currency, and a slim ledger row per
-    earnings row (row, earning_id, in scope, plan, amount, currency: about 45 bytes).
-    Duplicate earning_ids can span chunks: `finish` finds them in the ledger and takes their
-    rows back out of the sums.
+    Kept: the sums per plan and per currency. The exception rows and a slim ledger row per
+    earnings row (row, earning_id, in scope, plan, amount, currency) go to `spill`.
+    Duplicate earning_ids can span chunks: `finish` finds them in the ledger, bucket by
+    bucket, and takes their rows back out of the sums.
     """
 
     def __init__(
-        self, month: str, settings: RuleSettings, programs: pl.DataFrame, plans: pl.DataFrame
+        self,
+        month: str,
+        settings: RuleSettings,
+        programs: pl.DataFrame,
+        plans: pl.DataFrame,
+        spill: Spill | None = None,
     ) -> None:
         """`programs` and `plans`: the checked frames (with `OK`) of stage validate."""
         self.month = month
@@ -95,105 +143,139 @@ class EarningsTally:
         self.rows = 0
         self.in_scope_rows = 0
         self.month_rows = 0
-        self._found: list[pl.DataFrame] = []
-        self._routing: list[pl.DataFrame] = []
-        # Each list starts with an empty frame of its columns: a file may have no rows.
-        self._ledger = [
-            pl.DataFrame(
-                schema={
-                    ROW: pl.Int64,
-                    "earning_id": pl.String,
-                    "in_scope": pl.Boolean,
-                    routing.PLAN_INDEX: pl.UInt32,
-                    "amount": MONEY,
-                    "currency": self.currency,
-                }
-            )
-        ]
-        self._earned = _earned(pl.DataFrame(schema={"plan_id": pl.String, "amount": MONEY}))
+        self._spill = spill if spill is not None else MemorySpill()
+        self._ledger_schema = pl.Schema(
+            {
+                ROW: pl.Int64,
+                "earning_id": pl.String,
+                "in_scope": pl.Boolean,
+                routing.PLAN_INDEX: pl.UInt32,
+                "amount": MONEY,
+                "currency": self.currency,
+            }
+        )
+        # Empty frames of their columns to start from: a file may have no rows.
+        self._earned = _earned(pl.DataFrame(schema=self._ledger_schema))
         self._input = [pl.DataFrame(schema={"currency": pl.String, "input": MONEY})]
 
     def add(self, text: pl.DataFrame) -> None:
         """Check and route one chunk: the file's columns as text, and `ROW`."""
         spec = INPUTS[Dataset.EARNINGS]
         self.rows += text.height
-        scoped = in_scope(text, self.month)
+        scope = in_scope(text, self.month)
+        scoped = text.filter(scope)
         self.in_scope_rows += scoped.height
         self.month_rows += int((scoped.get_column("earning_month") == self.month).sum())
         found = validate_text(scoped, spec, self.settings)
-        typed = parse_text(mark(scoped.with_columns(pl.lit(True).alias(OK)), found), spec)
-        routed = routing.route_earnings(
-            typed.lazy().select(
-                ROW, OK, "earning_id", "mpn_id", "program", "fund", "amount", "currency"
+        # An amount counts where it parses and fits its currency (no exception on either).
+        unfit = found.filter(pl.col("column").is_in(["amount", "currency"]))
+        fits = ~pl.col(ROW).is_in(unfit.get_column("row_number").implode())
+        typed = parse_text(
+            scoped.lazy().select(
+                ROW,
+                (~pl.col(ROW).is_in(found.get_column("row_number").implode())).alias(OK),
+                "earning_id",
+                "mpn_id",
+                "program",
+                "fund",
+                "amount",
+                "currency",
             ),
-            self.table,
-        ).collect()
-        self._routing.append(
+            spec,
+        )
+        routed = (
+            routing.route_earnings(typed, self.table)
+            .with_columns(
+                routing.routed_plan(routing.PLAN_INDEX),
+                pl.when(fits).then(pl.col("amount")).alias("amount"),
+                pl.when(fits).then(pl.col("currency")).cast(self.currency).alias("__currency"),
+            )
+            .collect()
+        )
+        self._spill.put(
+            "routing",
             # In-memory engine: polars 2.1's streaming engine panics on these when/then
             # messages ("assertion failed: i < self.len()" in binview) over a projection.
-            routing.routing_exceptions(routed.lazy()).collect(engine="in-memory")
+            routing.routing_exceptions(routed.lazy()).collect(engine="in-memory"),
         )
-        # An amount counts where it parses and fits its currency (no exception on either).
-        unfit = found.filter(pl.col("column").is_in(["amount", "currency"])).get_column(
-            "row_number"
-        )
-        fits = ~pl.col(ROW).is_in(unfit.implode())
         ledger = routed.select(
             ROW,
             "earning_id",
             pl.lit(True).alias("in_scope"),
-            routing.routed_plan(routing.PLAN_INDEX),
-            pl.when(fits).then(pl.col("amount")).alias("amount"),
-            pl.when(fits).then(pl.col("currency")).cast(self.currency).alias("currency"),
+            routing.PLAN_INDEX,
+            "amount",
+            pl.col("__currency").alias("currency"),
         )
-        self._found.append(_with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger))
+        self._spill.put("found", _with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger))
         self._input.append(
             ledger.filter(pl.col("amount").is_not_null())
             .group_by(pl.col("currency").cast(pl.String))
             .agg(to_money(pl.col("amount").sum()).alias("input"))
         )
-        to_plans = routed.filter(routing.routed_plan().is_not_null()).select("plan_id", "amount")
+        to_plans = ledger.filter(pl.col(routing.PLAN_INDEX).is_not_null())
         self._earned = _merge_earned(self._earned, _earned(to_plans))
         if scoped.height < text.height:
             # Rows of other months take part in the duplicate check of earning_id only.
-            others = text.join(scoped.select(ROW), on=ROW, how="anti").select(
-                ROW, "earning_id", pl.lit(False).alias("in_scope")
-            )
+            others = text.filter(~scope).select(ROW, "earning_id", pl.lit(False).alias("in_scope"))
             ledger = pl.concat([ledger, others], how="diagonal_relaxed")
-        self._ledger.append(ledger)
+        self._put_ledger(ledger)
+
+    def _put_ledger(self, ledger: pl.DataFrame) -> None:
+        """Hand the chunk's ledger rows to the ledger, by bucket of earning_id."""
+        bucketed = ledger.select(*self._ledger_schema.names()).with_columns(
+            (pl.col("earning_id").hash() % LEDGER_BUCKETS).alias(BUCKET)
+        )
+        for (bucket,), rows in bucketed.partition_by(BUCKET, as_dict=True).items():
+            self._spill.put(_bucket(int(bucket)), rows.drop(BUCKET))
+
+    def _repeated(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        """Per bucket with repeated earning_ids: their exception rows and ledger rows."""
+        for bucket in range(LEDGER_BUCKETS):
+            ledger = self._spill.get(_bucket(bucket))
+            if ledger is None:
+                continue
+            duplicates = integrity.duplicate_keys(
+                ledger.select(ROW, "earning_id"), ("earning_id",), "earning_id"
+            )
+            if duplicates.is_empty():
+                continue
+            rows = duplicates.get_column("row_number").implode()
+            yield duplicates, ledger.filter(pl.col(ROW).is_in(rows))
 
     def finish(self) -> Earnings:
         """Settle duplicate earning_ids over the whole file; sum the routed rows per plan."""
-        ledger = pl.concat(self._ledger, rechunk=False)
+        repeated = list(self._repeated())
         # Every row sharing an earning_id is set aside, whichever month it belongs to; the
         # rows of month M among them are reported.
-        duplicates = integrity.duplicate_keys(
-            ledger.select(ROW, "earning_id"), ("earning_id",), "earning_id"
+        duplicates = pl.concat(
+            [exceptions for exceptions, _ in repeated] or [empty_exceptions()],
+            how="diagonal_relaxed",
         )
-        set_aside = ledger.filter(pl.col(ROW).is_in(duplicates.get_column("row_number").implode()))
+        set_aside = pl.concat(
+            [rows for _, rows in repeated] or [pl.DataFrame(schema=self._ledger_schema)]
+        )
         reported = set_aside.filter(pl.col("in_scope"))
         duplicates = duplicates.join(
             reported.select(pl.col(ROW).alias("row_number")), on="row_number", how="semi"
         )
         set_aside_rows = set_aside.get_column(ROW).implode()
-        taken_back = set_aside.filter(pl.col(routing.PLAN_INDEX).is_not_null()).join(
-            self.table.plan_keys.select(routing.PLAN_INDEX, "plan_id"), on=routing.PLAN_INDEX
-        )
+        taken_back = set_aside.filter(pl.col(routing.PLAN_INDEX).is_not_null())
+        found = self._spill.get("found")
+        unrouted = self._spill.get("routing")
         exceptions = [
-            *self._found,
+            found if found is not None else empty_exceptions(),
             _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), reported),
-            *(
-                finish_exceptions(found, Dataset.EARNINGS).filter(
-                    ~pl.col("row_number").is_in(set_aside_rows)
-                )
-                for found in self._routing
-            ),
+            finish_exceptions(
+                unrouted if unrouted is not None else empty_exceptions(), Dataset.EARNINGS
+            ).filter(~pl.col("row_number").is_in(set_aside_rows)),
         ]
         return Earnings(
             exceptions=pl.concat(
                 [e for e in exceptions if not e.is_empty()] or [empty_exceptions()]
             ),
-            earned=_take_back(self._earned, _earned(taken_back.select("plan_id", "amount"))),
+            earned=_take_back(self._earned, _earned(taken_back))
+            .join(self.table.plan_keys.select(routing.PLAN_INDEX, "plan_id"), on=routing.PLAN_INDEX)
+            .select("plan_id", "earnings_count", "earned_amount"),
             in_scope_rows=self.in_scope_rows,
             month_rows=self.month_rows,
             input_sums=pl.concat(self._input)
@@ -204,15 +286,15 @@ class EarningsTally:
 
 
 def _earned(routed: pl.DataFrame) -> pl.DataFrame:
-    """`earnings_count` and `earned_amount` per plan of routed rows (`plan_id`, `amount`)."""
-    return payouts.earned_per_plan(routed.lazy()).collect()
+    """`earnings_count` and `earned_amount` per plan (`PLAN_INDEX`) of routed rows."""
+    return payouts.earned_per_plan(routed.lazy(), routing.PLAN_INDEX).collect()
 
 
 def _merge_earned(total: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
     """Two sets of sums per plan, added up."""
     return (
         pl.concat([total, more])
-        .group_by("plan_id")
+        .group_by(routing.PLAN_INDEX)
         .agg(
             pl.col("earnings_count").sum(),
             to_money(pl.col("earned_amount").sum()).alias("earned_amount"),
@@ -225,7 +307,7 @@ def _take_back(total: pl.DataFrame, removed: pl.DataFrame) -> pl.DataFrame:
     if removed.is_empty():
         return total
     return (
-        total.join(removed, on="plan_id", how="left", suffix="_removed")
+        total.join(removed, on=routing.PLAN_INDEX, how="left", suffix="_removed")
         .with_columns(
             (pl.col("earnings_count") - pl.col("earnings_count_removed").fill_null(0)).alias(
                 "earnings_count"
@@ -235,7 +317,7 @@ def _take_back(total: pl.DataFrame, removed: pl.DataFrame) -> pl.DataFrame:
             ).alias("earned_amount"),
         )
         .filter(pl.col("earnings_count") > 0)
-        .select("plan_id", "earnings_count", "earned_amount")
+        .select(routing.PLAN_INDEX, "earnings_count", "earned_amount")
     )
 
 

@@ -10,6 +10,7 @@ Checks that depend on the rule settings (statuses, the currency table) are added
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import pandera.backends.polars.builtin_checks  # noqa: F401  (registers str_matches etc.)
@@ -186,12 +187,17 @@ class PaymentProfiles(TextModel):
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One input dataset: its model, its record key and the keys that must be unique."""
+    """One input dataset: its model, its record key and the keys that must be unique.
+
+    `few_valued`: columns that hold few distinct values in any file (months, codes, names of
+    programs and funds): their checks are judged once per distinct value.
+    """
 
     dataset: Dataset
     model: type[TextModel]
     record_key: str
     unique_keys: tuple[tuple[str, ...], ...]
+    few_valued: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -205,11 +211,29 @@ INPUTS: dict[Dataset, InputSpec] = {
     spec.dataset: spec
     for spec in (
         InputSpec(Dataset.PROGRAMS, Programs, "program", (("program", "period"),)),
-        InputSpec(Dataset.PLANS, Plans, "plan_id", (("plan_id",),)),
-        InputSpec(Dataset.PLAN_LIMITS, PlanLimits, "plan_id", (("plan_id", "effective_month"),)),
+        InputSpec(
+            Dataset.PLANS,
+            Plans,
+            "plan_id",
+            (("plan_id",),),
+            ("program", "fund", "period", "market", "currency", "status"),
+        ),
+        InputSpec(
+            Dataset.PLAN_LIMITS,
+            PlanLimits,
+            "plan_id",
+            (("plan_id", "effective_month"),),
+            ("effective_month",),
+        ),
         InputSpec(Dataset.CAMPAIGNS, Campaigns, "campaign_id", (("campaign_id",),)),
         InputSpec(Dataset.ACTIVITIES, Activities, "activity_id", (("activity_id",),)),
-        InputSpec(Dataset.EARNINGS, Earnings, "earning_id", (("earning_id",),)),
+        InputSpec(
+            Dataset.EARNINGS,
+            Earnings,
+            "earning_id",
+            (("earning_id",),),
+            ("program", "fund", "earning_month", "currency"),
+        ),
         InputSpec(Dataset.PAYMENT_PROFILES, PaymentProfiles, "mpn_id", (("mpn_id",),)),
     )
 }
@@ -465,7 +489,7 @@ def validate_text(frame: pl.DataFrame, spec: InputSpec, settings: RuleSettings) 
     names the column, the check and the value of each failure.
     """
     schema = schema_for(spec, settings)
-    suspects = frame.filter(~passes(frame, schema))
+    suspects = frame.filter(~passes(frame, schema, spec.few_valued))
     if suspects.is_empty():
         return empty_exceptions()
     try:
@@ -475,19 +499,29 @@ def validate_text(frame: pl.DataFrame, spec: InputSpec, settings: RuleSettings) 
     return empty_exceptions()
 
 
-def passes(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.Series:
+def passes(
+    frame: pl.DataFrame, schema: pa.DataFrameSchema, few_valued: Collection[str] = ()
+) -> pl.Series:
     """True for each row that passes every check of `schema`, evaluated in one parallel pass.
 
     The checks are the schema's own functions; a null result counts as a failure, which is at
     least as strict as pandera, so a row true here has no failure case in pandera either.
+    The column checks of a `few_valued` column run once over its distinct values (every
+    column check judges a value by itself), and the rows holding a failing value fail.
     """
     lazy = frame.lazy()
     outputs: list[pl.LazyFrame] = []
+    passing: list[pl.Expr] = []
     for name, column in schema.columns.items():
+        if name in few_valued:
+            passing.append(_passing_values(frame, name, column))
+            continue
         if not column.nullable:
             outputs.append(lazy.select(pl.col(name).is_not_null()))
         outputs.extend(_check_output(check, PolarsData(lazy, name)) for check in column.checks)
     outputs.extend(_check_output(check, PolarsData(lazy, "*")) for check in schema.checks)
+    if passing:
+        outputs.append(lazy.select(*passing))
     if not outputs:
         return pl.repeat(True, frame.height, eager=True)
     results = pl.collect_all(outputs)
@@ -496,6 +530,23 @@ def passes(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.Series:
         for n, result in enumerate(results)
     ]
     return pl.DataFrame(flags).select(pl.all_horizontal(pl.all())).to_series()
+
+
+def _passing_values(frame: pl.DataFrame, name: str, column: pa.Column) -> pl.Expr:
+    """True where the value of column `name` passes its checks (and, unless nullable, is not
+    null), each distinct value judged once."""
+    distinct = frame.select(pl.col(name).unique())
+    lazy = distinct.lazy()
+    outputs = [_check_output(check, PolarsData(lazy, name)) for check in column.checks]
+    if not column.nullable:
+        outputs.append(lazy.select(pl.col(name).is_not_null()))
+    passing = pl.repeat(True, distinct.height, eager=True)
+    for result in pl.collect_all(outputs) if outputs else []:
+        passing &= result.select(pl.all_horizontal(pl.all().fill_null(False))).to_series()
+    good = distinct.filter(passing).get_column(name)
+    # A null value passes only where null is one of the good values (a nullable column).
+    good_null = good.null_count() > 0
+    return pl.col(name).is_in(good.drop_nulls().implode()).fill_null(good_null).alias(name)
 
 
 def _check_output(check: pa.Check, data: PolarsData) -> pl.LazyFrame:

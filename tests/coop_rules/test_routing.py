@@ -195,8 +195,9 @@ def test_every_in_scope_row_ends_in_exactly_one_place() -> None:
 
 
 def test_joining_on_the_key_hash_routes_as_the_four_text_keys_do() -> None:
-    """Plan keys are joined on one hash of the four columns and then compared column by
-    column; the plain four-column join (used if two plan keys ever share a hash) agrees."""
+    """Plan keys are joined on one exact packed integer (mpn_id, program and fund codes), else
+    on one hash of the four columns and then compared column by column; the plain four-column
+    join (used if two plan keys ever share a hash) agrees with both."""
     text = b.inputs(
         plans=[
             b.plan(),
@@ -211,6 +212,8 @@ def test_joining_on_the_key_hash_routes_as_the_four_text_keys_do() -> None:
             b.earning(earning_id="E-4", mpn_id="9999999"),
             b.earning(earning_id="E-5", program="Surface Co-op"),
             b.earning(earning_id="E-6", fund="Other"),
+            # The same number with a leading zero is another mpn_id.
+            b.earning(earning_id="E-7", mpn_id="05550002", currency="EUR"),
         ],
     )
     references = check_references(text, b.settings())
@@ -221,14 +224,18 @@ def test_joining_on_the_key_hash_routes_as_the_four_text_keys_do() -> None:
     earnings = text[Dataset.EARNINGS]
     assert earnings is not None
     chunk = earnings.with_columns(pl.lit(True).alias(OK)).lazy()
-    hashed = route_earnings(chunk, table).collect().sort(ROW)
-    plain = route_earnings(chunk, replace(table, hashed=False)).collect().sort(ROW)
+    assert table.packed is not None
+    packed = route_earnings(chunk, table).collect().sort(ROW)
+    hashed = route_earnings(chunk, replace(table, packed=None)).collect().sort(ROW)
+    plain = route_earnings(chunk, replace(table, packed=None, hashed=False)).collect().sort(ROW)
     assert hashed.equals(plain.select(hashed.columns))
+    assert packed.equals(plain.select(packed.columns))
     assert hashed.get_column(ROUTE).to_list() == [
         None,
         Code.DUPLICATE_PLAN.value,
         Code.CURRENCY_MISMATCH.value,
         Code.NO_PLAN.value,
         Code.NO_PROGRAM_PERIOD.value,
+        Code.NO_PLAN.value,
         Code.NO_PLAN.value,
     ]

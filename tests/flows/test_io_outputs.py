@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from coop_rules.money import MONEY
+from flows import io
 from flows.io import payments_csv
 
 
@@ -47,3 +50,23 @@ def test_payments_csv_is_plain_decimal_text() -> None:
 def test_payments_csv_defuses_formulas(value: str, written: str) -> None:
     line = payments_csv(_payments(value, "1.00")).decode().splitlines()[1]
     assert line.startswith(written + ",") or line.startswith(f'"{written}",')
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(OSError("No space left on device (os error 28)"), id="ENOSPC-oserror-text"),
+        pytest.param(
+            pl.exceptions.ComputeError("io error: No space left on device (os error 28)"),
+            id="ENOSPC-polars-text",
+        ),
+        pytest.param(OSError(errno.ENOSPC, "No space left on device"), id="ENOSPC-oserror"),
+    ],
+)
+def test_a_failed_write_names_the_file_and_its_errno(tmp_path: Path, error: Exception) -> None:
+    """polars' writers raise a full disk as an OSError or a polars error whose errno is only in
+    its text (the Arrow writer: an OSError without errno); each becomes an OSError naming both."""
+    found = io.write_error(error, tmp_path / "plans.arrow")
+    assert isinstance(found, OSError)
+    assert found.errno == errno.ENOSPC
+    assert found.filename == str(tmp_path / "plans.arrow")
