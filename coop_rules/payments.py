@@ -47,21 +47,23 @@ PROFILE_SCHEMA: dict[str, pl.DataType] = {
     "action_required_since": pl.Date(),
 }
 
-STATEMENT_COLUMNS = (
-    "run_id",
-    "earning_month",
-    "payment_date",
-    "mpn_id",
-    "currency",
-    "payable_this_month",
-    "brought_forward",
-    "owed",
-    "order_amount",
-    "forfeit_amount",
-    "carried_amount",
-    "status",
-    "payment_id",
-)
+# The columns of a statement row, with their types.
+STATEMENT_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.String(),
+    "earning_month": pl.String(),
+    "payment_date": pl.Date(),
+    "mpn_id": pl.String(),
+    "currency": pl.String(),
+    "payable_this_month": MONEY,
+    "brought_forward": MONEY,
+    "owed": MONEY,
+    "order_amount": MONEY,
+    "forfeit_amount": MONEY,
+    "carried_amount": MONEY,
+    "status": pl.String(),
+    "payment_id": pl.String(),
+}
+STATEMENT_COLUMNS = tuple(STATEMENT_SCHEMA)
 PAYMENT_ORDER_COLUMNS = ("payment_id", "mpn_id", "currency", "payment_date", "amount", "plan_count")
 LEDGER_COLUMNS = (
     "payment_id",

@@ -37,29 +37,6 @@ class Proposed:
         return self.payments.get("batch") == "proposed"
 
 
-# The columns of statement rows, for a run that proposes none.
-STATEMENT_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": pl.String(),
-    "earning_month": pl.String(),
-    "payment_date": pl.Date(),
-    "mpn_id": pl.String(),
-    "currency": pl.String(),
-    **{
-        name: MONEY
-        for name in (
-            "payable_this_month",
-            "brought_forward",
-            "owed",
-            "order_amount",
-            "forfeit_amount",
-            "carried_amount",
-        )
-    },
-    "status": pl.String(),
-    "payment_id": pl.String(),
-}
-
-
 def statement_part(run: MonthRun) -> Path:
     """The staged file of the published statement of the payment date."""
     return run.staging / f"{run.run_id}-statements.parquet"
@@ -170,7 +147,7 @@ def _behind_release(
         else pl.DataFrame(schema={"currency": pl.String, "payable_amount": MONEY})
     )
     difference = difference_to_next_batch(payouts, before)
-    statements = pl.DataFrame(schema=STATEMENT_SCHEMA)
+    statements = pl.DataFrame(schema=payments.STATEMENT_SCHEMA)
     orders = pl.DataFrame(schema=dict.fromkeys(payments.PAYMENT_ORDER_COLUMNS, pl.String))
     outputs = {
         "statements.parquet": OutputRecord(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -224,3 +225,13 @@ def problems(result: MonthResult, source: Dataset | None = None) -> list[tuple]:
 def money(text: str | None) -> Decimal | None:
     """Decimal from text (None stays None), to compare with Decimal(18, 2) values."""
     return None if text is None else Decimal(text)
+
+
+def write_folder(folder: Path, datasets: dict[str, list[Row]]) -> Path:
+    """An input folder: one CSV of text columns per dataset stem, as `flows/io.py` reads them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in datasets.items():
+        pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(
+            folder / f"{name}.csv"
+        )
+    return folder

@@ -19,18 +19,15 @@ from tests.coop_rules import builders as b
 
 
 def write_inputs(folder: Path, earnings: list[b.Row]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    datasets = {
-        "programs": [b.program()],
-        "plans": [b.plan()],
-        "plan_limits": [b.limit(limit_amount="20000.00")],
-        "earnings": earnings,
-    }
-    for name, rows in datasets.items():
-        pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(
-            folder / f"{name}.csv"
-        )
-    return folder
+    return b.write_folder(
+        folder,
+        {
+            "programs": [b.program()],
+            "plans": [b.plan()],
+            "plan_limits": [b.limit(limit_amount="20000.00")],
+            "earnings": earnings,
+        },
+    )
 
 
 def run(inputs: Path, out: Path, month: str, **options: object):

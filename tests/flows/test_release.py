@@ -18,18 +18,15 @@ from tests.coop_rules import builders as b
 
 
 def write_inputs(folder: Path, earnings: list[b.Row]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    datasets = {
-        "programs": [b.program()],
-        "plans": [b.plan()],
-        "plan_limits": [b.limit(limit_amount="20000.00")],
-        "earnings": earnings,
-    }
-    for name, rows in datasets.items():
-        pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(
-            folder / f"{name}.csv"
-        )
-    return folder
+    return b.write_folder(
+        folder,
+        {
+            "programs": [b.program()],
+            "plans": [b.plan()],
+            "plan_limits": [b.limit(limit_amount="20000.00")],
+            "earnings": earnings,
+        },
+    )
 
 
 def statement(outcome) -> dict:
@@ -162,10 +159,7 @@ def test_an_earlier_month_of_another_period_makes_the_batch_stale_and_a_rerun_fi
             b.earning(earning_id="E-2", earning_month="2025-06", amount="700.00"),
         ],
     }  # fmt: skip
-    for name, frame_rows in rows.items():
-        pl.DataFrame(frame_rows, schema=dict.fromkeys(frame_rows[0], pl.String)).write_csv(
-            inputs / f"{name}.csv"
-        )
+    b.write_folder(inputs, rows)
     out = tmp_path / "out"
     run(inputs, out, "2026-04")
     june = run(inputs, out, "2025-06")
@@ -206,10 +200,7 @@ def test_a_batch_made_stale_by_a_month_of_an_earlier_period_is_refreshed_by_a_re
             b.earning(earning_id="E-07", earning_month="2025-07", amount="300.00"),
         ],
     }
-    for name, rows in datasets.items():
-        pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(
-            inputs / f"{name}.csv"
-        )
+    b.write_folder(inputs, datasets)
     out = tmp_path / "out"
     run(inputs, out, "2025-07")
     run(inputs, out, "2025-06")
