@@ -434,9 +434,13 @@ def serve(
     debug: DebugOpt = False,
 ) -> None:
     """Serve the monthly deployment (cron 0 6 1 * *, UTC) from this process, until stopped.
-    Needs a running Prefect server (PREFECT_API_URL). The folders default to the sample's:
-    pass the real --input and --output (absolute paths). Prints one line per flow run it
-    starts."""
+
+    Needs a running Prefect server (PREFECT_API_URL).
+
+    The folders default to the sample's: pass the real --input and --output.
+
+    Prints one line per flow run it starts.
+    """
     try:
         if approval_timeout_hours <= 0:
             raise UsageError("--approval-timeout-hours: give a number of hours above 0")
