@@ -15,6 +15,7 @@ from flows.errors import Refused, UsageError
 from flows.release import release_month
 from flows.run import RunOptions, run_month
 from tests.coop_rules import builders as b
+from tests.flows.corrections import correct_earning
 
 
 def write_inputs(folder: Path, earnings: list[b.Row]) -> Path:
@@ -85,13 +86,7 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
     )
 
     # March is corrected down by 100 after its release: no second March batch, no negative.
-    frame = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
-    frame.with_columns(
-        pl.when(pl.col("earning_id") == "E-03")
-        .then(pl.lit("0.00"))
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    ).write_csv(inputs / "earnings.csv")
+    correct_earning(inputs, "E-03", "0.00")
     corrected = run(inputs, out, "2026-03", reason="March earning withdrawn")
     assert corrected.manifest.payments["batch"] == "none"
     assert "goes to the next batch" in corrected.message
@@ -124,13 +119,7 @@ def test_release_refusals(months: tuple[Path, Path]) -> None:
     with pytest.raises(Refused, match="batches go out in order"):
         release_month(out, "2026-03", "Megan Bowen")
     # February republished after March's batch was computed: March's batch is stale.
-    frame = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
-    frame.with_columns(
-        pl.when(pl.col("earning_id") == "E-02")
-        .then(pl.lit("160.00"))
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    ).write_csv(inputs / "earnings.csv")
+    correct_earning(inputs, "E-02", "160.00")
     run(inputs, out, "2026-02", reason="February corrected")
     release_month(out, "2026-02", "Megan Bowen")
     with pytest.raises(Refused, match="stale"):
@@ -244,13 +233,7 @@ def test_a_fall_after_release_is_recovered_over_two_later_months(tmp_path: Path)
     out = tmp_path / "out"
     assert statement(run(inputs, out, "2026-01"))["status"] == "PAY"
     release_month(out, "2026-01", "Megan Bowen")
-    frame = pl.read_csv(inputs / "earnings.csv", infer_schema=False)
-    frame.with_columns(
-        pl.when(pl.col("earning_id") == "E-01")
-        .then(pl.lit("0.00"))
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    ).write_csv(inputs / "earnings.csv")
+    correct_earning(inputs, "E-01", "0.00")
     run(inputs, out, "2026-01", reason="January withdrawn")
     columns = ("status", "brought_forward", "owed", "order_amount", "carried_amount")
     february = statement(run(inputs, out, "2026-02"))
