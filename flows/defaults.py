@@ -14,6 +14,8 @@ class Defaults:
     output_dir: Path = Path("data/output")
     # The chunk of earnings rows held in memory at a time (stage route).
     chunk_rows: int = 500_000
+    # How many chunks are checked at the same time while the next is read (stage route).
+    chunk_workers: int = 2
     # How long the served flow waits for a person to approve the batch (docs/payments.md).
     approval_timeout_hours: float = 72.0
 

@@ -33,6 +33,7 @@ from schemas.inputs import (
     empty_exceptions,
     finish_exceptions,
     parse_text,
+    schema_for,
     validate_text,
 )
 
@@ -117,14 +118,34 @@ def in_scope(earnings: pl.DataFrame, month: str) -> pl.Series:
     ).to_series()
 
 
+@dataclass(frozen=True)
+class CheckedChunk:
+    """One chunk of earnings checked, routed and summed (`EarningsTally.check`): its counts,
+    the rows it hands to the spill (`parts`, in order), its amounts per currency and its sums
+    per plan."""
+
+    rows: int
+    in_scope_rows: int
+    month_rows: int
+    parts: tuple[tuple[str, pl.DataFrame], ...]
+    input_sums: pl.DataFrame
+    earned: pl.DataFrame
+
+
+# Sums per plan of this many chunks wait before they are added to the running sums: one
+# group_by over several chunks' sums costs less than one per chunk.
+MERGE_EVERY = 4
+
+
 class EarningsTally:
     """The month's earnings, taken one chunk of text at a time (docs/payouts.md).
 
-    Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed.
-    Kept: the sums per plan and per currency. The exception rows and a slim ledger row per
-    earnings row (row, earning_id, in scope, plan, amount, currency) go to `spill`.
-    Duplicate earning_ids can span chunks: `finish` finds them in the ledger, bucket by
-    bucket, and takes their rows back out of the sums.
+    Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed
+    (`check`, which changes nothing, so several chunks can be checked at the same time); `take`
+    then keeps, in file order, the sums per plan and per currency, and hands the exception rows
+    and a slim ledger row per earnings row (row, earning_id, in scope, plan, amount, currency)
+    to `spill`. Duplicate earning_ids can span chunks: `finish` finds them in the ledger,
+    bucket by bucket, and takes their rows back out of the sums.
     """
 
     def __init__(
@@ -143,6 +164,8 @@ class EarningsTally:
         self.rows = 0
         self.in_scope_rows = 0
         self.month_rows = 0
+        self._spec = INPUTS[Dataset.EARNINGS]
+        self._schema = schema_for(self._spec, settings)
         self._spill = spill if spill is not None else MemorySpill()
         self._ledger_schema = pl.Schema(
             {
@@ -156,17 +179,19 @@ class EarningsTally:
         )
         # Empty frames of their columns to start from: a file may have no rows.
         self._earned = _earned(pl.DataFrame(schema=self._ledger_schema))
+        self._waiting: list[pl.DataFrame] = []
         self._input = [pl.DataFrame(schema={"currency": pl.String, "input": MONEY})]
 
     def add(self, text: pl.DataFrame) -> None:
-        """Check and route one chunk: the file's columns as text, and `ROW`."""
-        spec = INPUTS[Dataset.EARNINGS]
-        self.rows += text.height
+        """Check and route one chunk (the file's columns as text, and `ROW`), and keep it."""
+        self.take(self.check(text))
+
+    def check(self, text: pl.DataFrame) -> CheckedChunk:
+        """Check, route and sum one chunk: the file's columns as text, and `ROW`. Changes
+        nothing: chunks may be checked in any order, and at the same time."""
         scope = in_scope(text, self.month)
         scoped = text.filter(scope)
-        self.in_scope_rows += scoped.height
-        self.month_rows += int((scoped.get_column("earning_month") == self.month).sum())
-        found = validate_text(scoped, spec, self.settings)
+        found = validate_text(scoped, self._spec, self.settings, self._schema)
         # An amount counts where it parses and fits its currency (no exception on either).
         unfit = found.filter(pl.col("column").is_in(["amount", "currency"]))
         fits = ~pl.col(ROW).is_in(unfit.get_column("row_number").implode())
@@ -181,7 +206,7 @@ class EarningsTally:
                 "amount",
                 "currency",
             ),
-            spec,
+            self._spec,
         )
         routed = (
             routing.route_earnings(typed, self.table)
@@ -192,12 +217,9 @@ class EarningsTally:
             )
             .collect()
         )
-        self._spill.put(
-            "routing",
-            # In-memory engine: polars 2.1's streaming engine panics on these when/then
-            # messages ("assertion failed: i < self.len()" in binview) over a projection.
-            routing.routing_exceptions(routed.lazy()).collect(engine="in-memory"),
-        )
+        # In-memory engine: polars 2.1's streaming engine panics on these when/then
+        # messages ("assertion failed: i < self.len()" in binview) over a projection.
+        unrouted = routing.routing_exceptions(routed.lazy()).collect(engine="in-memory")
         ledger = routed.select(
             ROW,
             "earning_id",
@@ -206,27 +228,51 @@ class EarningsTally:
             "amount",
             pl.col("__currency").alias("currency"),
         )
-        self._spill.put("found", _with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger))
-        self._input.append(
+        exceptions = _with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger)
+        input_sums = (
             ledger.filter(pl.col("amount").is_not_null())
             .group_by(pl.col("currency").cast(pl.String))
             .agg(to_money(pl.col("amount").sum()).alias("input"))
         )
-        to_plans = ledger.filter(pl.col(routing.PLAN_INDEX).is_not_null())
-        self._earned = _merge_earned(self._earned, _earned(to_plans))
+        earned = _earned(ledger.filter(pl.col(routing.PLAN_INDEX).is_not_null()))
         if scoped.height < text.height:
             # Rows of other months take part in the duplicate check of earning_id only.
             others = text.filter(~scope).select(ROW, "earning_id", pl.lit(False).alias("in_scope"))
             ledger = pl.concat([ledger, others], how="diagonal_relaxed")
-        self._put_ledger(ledger)
+        return CheckedChunk(
+            rows=text.height,
+            in_scope_rows=scoped.height,
+            month_rows=int((scoped.get_column("earning_month") == self.month).sum()),
+            parts=(("routing", unrouted), ("found", exceptions), *self._buckets(ledger)),
+            input_sums=input_sums,
+            earned=earned,
+        )
 
-    def _put_ledger(self, ledger: pl.DataFrame) -> None:
-        """Hand the chunk's ledger rows to the ledger, by bucket of earning_id."""
+    def take(self, checked: CheckedChunk) -> None:
+        """Keep a checked chunk: chunks are taken in file order, each once."""
+        self.rows += checked.rows
+        self.in_scope_rows += checked.in_scope_rows
+        self.month_rows += checked.month_rows
+        for part, rows in checked.parts:
+            self._spill.put(part, rows)
+        self._input.append(checked.input_sums)
+        self._waiting.append(checked.earned)
+        if len(self._waiting) >= MERGE_EVERY:
+            self._merge_waiting()
+
+    def _merge_waiting(self) -> None:
+        self._earned = _merge_earned([self._earned, *self._waiting])
+        self._waiting = []
+
+    def _buckets(self, ledger: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+        """The chunk's ledger rows by bucket of earning_id."""
         bucketed = ledger.select(*self._ledger_schema.names()).with_columns(
             (pl.col("earning_id").hash() % LEDGER_BUCKETS).alias(BUCKET)
         )
-        for (bucket,), rows in bucketed.partition_by(BUCKET, as_dict=True).items():
-            self._spill.put(_bucket(int(bucket)), rows.drop(BUCKET))
+        return [
+            (_bucket(int(bucket)), rows.drop(BUCKET))
+            for (bucket,), rows in sorted(bucketed.partition_by(BUCKET, as_dict=True).items())
+        ]
 
     def _repeated(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         """Per bucket with repeated earning_ids: their exception rows and ledger rows."""
@@ -244,6 +290,7 @@ class EarningsTally:
 
     def finish(self) -> Earnings:
         """Settle duplicate earning_ids over the whole file; sum the routed rows per plan."""
+        self._merge_waiting()
         repeated = list(self._repeated())
         # Every row sharing an earning_id is set aside, whichever month it belongs to; the
         # rows of month M among them are reported.
@@ -290,10 +337,10 @@ def _earned(routed: pl.DataFrame) -> pl.DataFrame:
     return payouts.earned_per_plan(routed.lazy(), routing.PLAN_INDEX).collect()
 
 
-def _merge_earned(total: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
-    """Two sets of sums per plan, added up."""
+def _merge_earned(sums: list[pl.DataFrame]) -> pl.DataFrame:
+    """Sets of sums per plan, added up."""
     return (
-        pl.concat([total, more])
+        pl.concat(sums)
         .group_by(routing.PLAN_INDEX)
         .agg(
             pl.col("earnings_count").sum(),

@@ -481,14 +481,20 @@ def finish_exceptions(frame: pl.DataFrame, dataset: Dataset) -> pl.DataFrame:
     )
 
 
-def validate_text(frame: pl.DataFrame, spec: InputSpec, settings: RuleSettings) -> pl.DataFrame:
+def validate_text(
+    frame: pl.DataFrame,
+    spec: InputSpec,
+    settings: RuleSettings,
+    schema: pa.DataFrameSchema | None = None,
+) -> pl.DataFrame:
     """Run the dataset's pandera schema over its text; return one exception row per problem.
 
     Every check of the schema first runs once over all rows at the same time (`passes`); the
     rows that fail any of them, a few per cent, then go through pandera's validation, which
-    names the column, the check and the value of each failure.
+    names the column, the check and the value of each failure. `schema`: `schema_for(spec,
+    settings)`, built once by a caller that validates many chunks.
     """
-    schema = schema_for(spec, settings)
+    schema = schema if schema is not None else schema_for(spec, settings)
     suspects = frame.filter(~passes(frame, schema, spec.few_valued))
     if suspects.is_empty():
         return empty_exceptions()

@@ -5,6 +5,9 @@ routing"); refuse a month that has no earnings rows at all unless --allow-empty 
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +16,12 @@ import polars as pl
 from coop_rules.integrity import OK, PLAN_KEY
 from coop_rules.vocabulary import Dataset
 from flows import io
+from flows.defaults import DEFAULTS
 from flows.errors import InputRejected
 from flows.run import MonthRun, progress, sums_fit
 from flows.stages import work
 from flows.stages.read import ReadInputs
-from pipeline.route import Earnings, EarningsTally
+from pipeline.route import CheckedChunk, Earnings, EarningsTally
 
 ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
 
@@ -47,6 +51,26 @@ class FileSpill:
         return pl.concat([pl.read_ipc(path) for path in files]) if files else None
 
 
+def checked_in_order(
+    tally: EarningsTally, chunks: Iterator[pl.DataFrame], workers: int = DEFAULTS.chunk_workers
+) -> Iterator[CheckedChunk]:
+    """Each chunk checked by `tally`, in file order; `workers` chunks are checked at the same
+    time while the next one is read (polars works outside Python's lock, so the two cores
+    stay busy; at most `workers` + 1 chunks are in memory)."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="route") as pool:
+        pending: deque[Future[CheckedChunk]] = deque()
+        try:
+            for chunk in chunks:
+                if len(pending) == workers:
+                    yield pending.popleft().result()
+                pending.append(pool.submit(tally.check, chunk))
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 @dataclass(frozen=True)
 class Routed:
     """Counts of the earnings file: every row, the in-scope rows, the rows of M itself."""
@@ -67,12 +91,10 @@ def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
         work.get(run, Dataset.PLANS.value, [*PLAN_KEY, "plan_id", "currency", OK]),
         FileSpill(run.work / "chunks"),
     )
-    rows = 0
     with sums_fit(run.month):
-        for chunk in io.text_chunks(file, run.options.chunk_rows):
-            tally.add(chunk)
-            rows += chunk.height
-            progress.info(f"{file.name}: {rows:,} rows checked and routed")
+        for checked in checked_in_order(tally, io.text_chunks(file, run.options.chunk_rows)):
+            tally.take(checked)
+            progress.info(f"{file.name}: {tally.rows:,} rows checked and routed")
         earnings = tally.finish()
     if earnings.month_rows == 0 and not run.options.allow_empty:
         raise InputRejected(

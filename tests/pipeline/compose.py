@@ -22,12 +22,17 @@ def compute_month(
     paid_before: pl.DataFrame,
     chunks: Iterable[pl.DataFrame] | None = None,
 ) -> tuple[MonthResult, References]:
-    """The month's result from text frames; the earnings whole, or as `chunks` in file order."""
+    """The month's result from text frames; the earnings whole, or as `chunks` in file order
+    (checked last to first, taken first to last)."""
     references = check_references(text, settings)
     tally = EarningsTally(
         month, settings, references.frames[Dataset.PROGRAMS], references.frames[Dataset.PLANS]
     )
     earnings = text[Dataset.EARNINGS]
-    for chunk in chunks if chunks is not None else [earnings]:
-        tally.add(chunk)
+    chunks = list(chunks) if chunks is not None else [earnings]
+    # The stage checks several chunks at the same time and takes them in file order: here the
+    # last chunk is checked first, so a check that leaned on an earlier one would show.
+    checked = [tally.check(chunk) for chunk in reversed(chunks)]
+    for chunk in reversed(checked):
+        tally.take(chunk)
     return decide(references, tally.finish(), month, settings, run_id, paid_before), references
