@@ -194,7 +194,14 @@ def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
 
     Rows with a schema exception (`OK` false) keep a null code: they are not routed.
     """
-    with_period = earnings.join(table.periods.lazy(), on="program", how="left")
+    # A program has at most one valid period holding the month's first day (overlapping
+    # periods are exceptions): a lookup of the few programs, cheaper than a join.
+    period = dict(table.periods.select("program", "period").iter_rows())
+    with_period = earnings.with_columns(
+        pl.col("program")
+        .replace_strict(period, default=None, return_dtype=pl.String)
+        .alias("period")
+    )
     if table.packed is not None:
         packed = table.packed
         routed = (
