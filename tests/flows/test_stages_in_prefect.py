@@ -48,6 +48,8 @@ def test_each_stage_is_one_task_run_and_the_flow_run_carries_the_month(
         flow_run = client.read_flow_run(flow_run_id)
     assert flow_run.name == "coop-payouts-2026-04"
     assert {"coop-payouts", "month-2026-04"} <= set(flow_run.tags)
+    # Untagged task runs start without asking the server for a concurrency slot per tag.
+    assert all(not run.tags for run in runs)
 
 
 def test_a_failing_stage_shows_as_the_failed_task_run(prefect_server: str, tmp_path: Path) -> None:
