@@ -5,9 +5,8 @@ The flow calls `flows.run.run_month`, the same sequence the tests call, with eve
 task: the UI shows read, validate, route, decide, propose-payments and publish as task runs with
 their state and duration. Tasks receive the run and the small summaries of earlier stages
 (frames go through the run's work folder, never through Prefect); none caches (`NO_CACHE`), so
-a corrected file at the same path is read afresh. Only the stages that open every input file,
-read and validate (which fingerprints them), retry, and only on an OSError (a slow or flaky
-mount), never on bad data.
+a corrected file at the same path is read afresh. Only stage read retries, and only on an
+OSError (a slow or flaky mount), never on bad data.
 """
 
 from __future__ import annotations
@@ -88,13 +87,7 @@ STAGE_TASKS: dict[Callable[..., Any], Any] = {
         retry_delay_seconds=2,
         retry_condition_fn=retry_on_os_error,
     ),
-    validate.validate_inputs: _stage_task(
-        validate.validate_inputs,
-        "validate",
-        retries=2,
-        retry_delay_seconds=2,
-        retry_condition_fn=retry_on_os_error,
-    ),
+    validate.validate_inputs: _stage_task(validate.validate_inputs, "validate"),
     route.route_earnings: _stage_task(route.route_earnings, "route"),
     decide.decide_payouts: _stage_task(decide.decide_payouts, "decide"),
     propose.propose_payments: _stage_task(propose.propose_payments, "propose-payments"),

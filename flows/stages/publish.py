@@ -54,7 +54,7 @@ def build_manifest(
         inputs={
             dataset.value: InputRecord(
                 path=str(file.path),
-                sha256=validated.sha256[dataset.value],
+                sha256=inputs.sha256[dataset.value],
                 rows=rows.get(dataset.value, 0),
                 extra_columns=inputs.extra_columns.get(dataset.value, []),
             )
@@ -68,7 +68,7 @@ def build_manifest(
         },
         paid_before_basis=validated.paid_before_basis,
         digest=validated.digest,
-        input_digest=validated.input_digest,
+        input_digest=inputs.input_digest,
         outputs={**decided.outputs, **proposed.outputs},
         totals=decided.totals,
         exceptions_by_code=decided.exceptions_by_code,
@@ -102,11 +102,7 @@ def publish_month(
         run.run_id,
         run.staged,
         parts,
-        {
-            "run_id": run.run_id,
-            "digest": validated.digest,
-            "input_digest": validated.input_digest,
-        },
+        {"run_id": run.run_id, "digest": validated.digest, "input_digest": inputs.input_digest},
         targets,
     )
     message = f"{run.month} published by run {run.run_id}"
@@ -132,7 +128,7 @@ def dry_run_outcome(
         f"and {exceptions} exception(s)"
     )
     notes = []
-    if needs_reason(inputs.published, validated.input_digest, inputs.reason):
+    if needs_reason(inputs.published, inputs.input_digest, inputs.reason):
         notes.append(
             f"{run.month} is published by run {inputs.published['run_id']} from other inputs "
             "or rules: a run needs --reason TEXT to replace it"

@@ -1,6 +1,5 @@
-"""Stage "read": find the month's input files and check their headers (docs/inputs.md, "The
-files"); how a rerun is told from the published month: the inputs' fingerprint and the --reason
-gate (docs/reruns.md), which stage validate applies while it checks the reference files."""
+"""Stage "read": find the month's input files, check their headers and fingerprint their bytes
+(docs/inputs.md, "The files"), and refuse a changed rerun without --reason (docs/reruns.md)."""
 
 from __future__ import annotations
 
@@ -13,16 +12,18 @@ from coop_rules.vocabulary import Dataset
 from flows import io
 from flows.errors import Refused
 from flows.publish import read_registry
-from flows.run import MonthRun
+from flows.run import MonthRun, progress
 
 
 @dataclass(frozen=True)
 class ReadInputs:
-    """The input files of a run and their extra columns, and the published run of the month
-    (if any)."""
+    """The input files of a run, their sha256 and extra columns, and the published run of the
+    month (if any) with whether the inputs or rules changed since it."""
 
     files: dict[Dataset, io.InputFile]
+    sha256: dict[str, str]
     extra_columns: dict[str, list[str]]
+    input_digest: str
     published: dict | None
     reason: str | None
 
@@ -47,18 +48,17 @@ def needs_reason(published: dict | None, digest: str, reason: str | None) -> boo
 
 
 def read_inputs(run: MonthRun) -> ReadInputs:
-    """Find the inputs and check their headers; find the month's published run."""
+    """Find and fingerprint the inputs; refuse a rerun of changed inputs without --reason."""
     files = io.find_inputs(run.options.input_dir)
     extras = {dataset.value: io.input_columns(file) for dataset, file in sorted(files.items())}
+    progress.info("fingerprinting inputs")
+    shas = fingerprint(files)
+    digest = input_digest(shas, run.rules.sha256)
     published = read_registry(run.folder).get(run.month)
-    return ReadInputs(files, extras, published, run.options.reason)
-
-
-def refuse_without_reason(run: MonthRun, inputs: ReadInputs, digest: str) -> None:
-    """Refuse to replace the published month by other inputs or rules without --reason
-    (a dry run only notes it)."""
-    if needs_reason(inputs.published, digest, inputs.reason) and not run.options.dry_run:
+    reason = run.options.reason
+    if needs_reason(published, digest, reason) and not run.options.dry_run:
         raise Refused(
-            f"--reason: {run.month} was published by run {inputs.published['run_id']} from "
-            "other inputs or rules; rerun with --reason TEXT to replace it"
+            f"--reason: {run.month} was published by run {published['run_id']} from other "
+            "inputs or rules; rerun with --reason TEXT to replace it"
         )
+    return ReadInputs(files, shas, extras, digest, published, reason)

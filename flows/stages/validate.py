@@ -1,13 +1,11 @@
 """Stage "validate": read the reference files as text and check them row by row
-(`pipeline/validate.py`, docs/inputs.md) while the input files are fingerprinted; then refuse a
-changed rerun without --reason, find the published months the month rests on and whether this
-exact month is already published (docs/reruns.md)."""
+(`pipeline/validate.py`, docs/inputs.md); then find the published months the month rests on and
+whether this exact month is already published (docs/reruns.md)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -19,7 +17,7 @@ from flows import io
 from flows.publish import read_registry
 from flows.run import MonthRun, progress
 from flows.stages import work
-from flows.stages.read import ReadInputs, fingerprint, input_digest, refuse_without_reason
+from flows.stages.read import ReadInputs
 from pipeline.validate import References, check_references
 
 REFERENCE_DATASETS = tuple(d for d in Dataset if d != Dataset.EARNINGS)
@@ -31,8 +29,6 @@ class Validated:
     month is already published from the same inputs, rules and basis, that run's id."""
 
     rows: dict[str, int]
-    sha256: dict[str, str]
-    input_digest: str
     exceptions: int
     activity_checked: bool
     period: tuple[str, str] | None
@@ -60,23 +56,17 @@ def month_period(programs: pl.DataFrame, month: str) -> tuple[str, str] | None:
 
 
 def validate_inputs(run: MonthRun, inputs: ReadInputs) -> Validated:
-    """Check the reference datasets and keep them, typed, for the later stages; fingerprint
-    the inputs meanwhile (hashing leaves the cores to polars much of the time)."""
-    with ThreadPoolExecutor(1, thread_name_prefix="fingerprint") as pool:
-        hashing = pool.submit(fingerprint, inputs.files)
-        text: dict[Dataset, pl.DataFrame | None] = {}
-        for dataset in REFERENCE_DATASETS:
-            file = inputs.files.get(dataset)
-            if file is not None:
-                progress.info(f"reading {file.name}")
-                text[dataset] = io.read_text(file)[0]
-        rows = {d.value: frame.height for d, frame in text.items() if frame is not None}
-        progress.info("checking programs, plans and limits")
-        references = check_references(text, run.rules.settings)
-        text.clear()
-        shas = hashing.result()
-    digest_of_inputs = input_digest(shas, run.rules.sha256)
-    refuse_without_reason(run, inputs, digest_of_inputs)
+    """Check the reference datasets and keep them, typed, for the later stages."""
+    text: dict[Dataset, pl.DataFrame | None] = {}
+    for dataset in REFERENCE_DATASETS:
+        file = inputs.files.get(dataset)
+        if file is not None:
+            progress.info(f"reading {file.name}")
+            text[dataset] = io.read_text(file)[0]
+    rows = {dataset.value: frame.height for dataset, frame in text.items() if frame is not None}
+    progress.info("checking programs, plans and limits")
+    references = check_references(text, run.rules.settings)
+    text.clear()
     keep(run, references)
     period = month_period(references.frames[Dataset.PROGRAMS], run.month)
     registry = read_registry(run.folder)
@@ -87,13 +77,11 @@ def validate_inputs(run: MonthRun, inputs: ReadInputs) -> Validated:
     )
     # The batch rests on every earlier month, whatever its period (docs/payments.md, "Owed").
     earlier = {m: registry[m]["run_id"] for m in sorted(registry) if m < run.month}
-    digest = month_digest(digest_of_inputs, earlier)
+    digest = month_digest(inputs.input_digest, earlier)
     published = inputs.published
     unchanged = published["run_id"] if published and published["digest"] == digest else None
     return Validated(
         rows=rows,
-        sha256=shas,
-        input_digest=digest_of_inputs,
         exceptions=references.exceptions.height,
         activity_checked=references.activity_checked,
         period=period,
