@@ -7,7 +7,9 @@ times each and interleaved, as separate processes, the engines of ``--engines``:
   ``python tests/bench/duckdb_core.py INPUT MONTH OUT.parquet``;
 - ``duckdb-bare``, the bare core (routing, status, limit in force, cap; no validation, no
   duplicate ids), the floor the CLI's time is judged against: the same with ``--bare``;
-- ``cli``: ``coop-payouts run --month MONTH --input INPUT --output FRESH_DIR``.
+- ``cli``: ``coop-payouts run --month MONTH --input INPUT --output FRESH_DIR``;
+- ``cli-baseline``, with ``--baseline-cli PATH``: the same command of another installed version
+  (e.g. an older commit's ``.venv/bin/coop-payouts``), to compare two versions interleaved.
 
 Each child's wall time, CPU time (user + system) and peak RSS are measured from its own
 rusage (``os.wait4``), as ``/usr/bin/time`` does: the peak is that of the largest single
@@ -53,6 +55,7 @@ GENERATOR = HERE / "generate.py"
 DUCKDB_CORE = HERE / "duckdb_core.py"
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "coop-payouts-bench"
 ENGINES = ("duckdb", "duckdb-bare", "cli")
+BASELINE = "cli-baseline"
 DUCKDB_ENGINES = ("duckdb", "duckdb-bare")
 
 
@@ -251,14 +254,14 @@ def print_table(results: dict[tuple[int, str], list[Measure]]) -> None:
     engine's peak over its peak at the previous size (does memory grow with the month?).
     """
     print(
-        f"\n{'earnings':>12} {'engine':<11} {'runs':>4} {'wall median':>12} {'min':>7}"
+        f"\n{'earnings':>12} {'engine':<12} {'runs':>4} {'wall median':>12} {'min':>7}"
         f" {'max':>7} {'CPU s':>7} {'peak MiB':>9} {'max MiB':>8} {'peak growth':>14}"
     )
     sizes = sorted({size for size, _ in results})
     previous: dict[str, tuple[int, float]] = {}  # engine -> (size, median peak)
     for size in sizes:
         stats = {}
-        for engine in ENGINES:
+        for engine in (*ENGINES, BASELINE):
             measures = [m for m in results.get((size, engine), []) if m.returncode == 0]
             if not measures:
                 continue
@@ -269,11 +272,11 @@ def print_table(results: dict[tuple[int, str], list[Measure]]) -> None:
                 growth = f"{s['peak'] / peak_before:.2f}x vs {_short(before)}"
             previous[engine] = (size, s["peak"])
             print(
-                f"{size:>12,} {engine:<11} {len(measures):>4} {s['median']:>12.2f}"
+                f"{size:>12,} {engine:<12} {len(measures):>4} {s['median']:>12.2f}"
                 f" {s['min']:>7.2f} {s['max']:>7.2f} {s['cpu']:>7.1f} {s['peak']:>9,.0f}"
                 f" {s['peak_max']:>8,.0f} {growth:>14}"
             )
-        for engine in DUCKDB_ENGINES:
+        for engine in (*DUCKDB_ENGINES, BASELINE):
             if "cli" in stats and engine in stats:
                 wall = stats["cli"]["median"] / stats[engine]["median"]
                 cpu = stats["cli"]["cpu"] / stats[engine]["cpu"]
@@ -334,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         help="engines to run, comma-separated, of %(default)s (default: all)",
     )
     parser.add_argument("--skip-cli", action="store_true", help="leave the CLI out of --engines")
+    parser.add_argument(
+        "--baseline-cli",
+        help="the coop-payouts executable of another version, run after each CLI run as "
+        "engine cli-baseline (same inputs, same Prefect server)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
@@ -350,7 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     engines = [engine for engine in ENGINES if engine in wanted]
     if not engines:
         parser.error("no engine left to run (--skip-cli with --engines cli)")
-    use_cli = "cli" in engines
+    if args.baseline_cli:
+        if not Path(args.baseline_cli).is_file():
+            parser.error(f"--baseline-cli {args.baseline_cli}: no such file")
+        engines.append(BASELINE)
+    use_cli = "cli" in engines or BASELINE in engines
 
     cli = find_cli() if use_cli else None
     if use_cli and cli is None:
@@ -400,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
                         cmd += ["--bare"] if engine == "duckdb-bare" else []
                         env = None
                     else:
-                        out = Path(tempfile.mkdtemp(prefix="cli-", dir=work))
-                        cmd = [str(cli), "run", "--month", args.month]
+                        out = Path(tempfile.mkdtemp(prefix=f"{engine}-", dir=work))
+                        executable = args.baseline_cli if engine == BASELINE else cli
+                        cmd = [str(executable), "run", "--month", args.month]
                         cmd += ["--input", str(data), "--output", str(out)]
                         env = cli_env
                     log = work / f"{engine}-{size}-{run}.log"
@@ -409,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                     results.setdefault((size, engine), []).append(m)
                     status = "ok" if m.returncode == 0 else f"FAILED (exit {m.returncode})"
                     print(
-                        f"  run {run}/{args.runs} {engine:<11} {m.wall:8.2f} s wall"
+                        f"  run {run}/{args.runs} {engine:<12} {m.wall:8.2f} s wall"
                         f" {m.cpu:8.1f} s CPU {m.peak_mib:9,.0f} MiB peak  {status}"
                     )
                     if m.returncode != 0:
