@@ -182,10 +182,6 @@ class EarningsTally:
         self._waiting: list[pl.DataFrame] = []
         self._input = [pl.DataFrame(schema={"currency": pl.String, "input": MONEY})]
 
-    def add(self, text: pl.DataFrame) -> None:
-        """Check and route one chunk (the file's columns as text, and `ROW`), and keep it."""
-        self.take(self.check(text))
-
     def check(self, text: pl.DataFrame) -> CheckedChunk:
         """Check, route and sum one chunk: the file's columns as text, and `ROW`. Changes
         nothing: chunks may be checked in any order, and at the same time."""
