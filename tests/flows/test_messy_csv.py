@@ -181,11 +181,17 @@ def test_read_text_counts_records_and_reads_values(
         f"{HEADER}\n{E1}\n   \n{E2}\n  \n\n",
     ],
 )
-def test_chunks_of_a_file_are_the_file(tmp_path: Path, content: str, chunk_rows: int) -> None:
-    """Earnings are read a chunk at a time: the chunks, in order, are the rows read_text gives,
-    numbered the same; blank records at the end are dropped wherever the chunks end."""
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, MEGABYTE])
+def test_chunks_of_a_file_are_the_file(
+    tmp_path: Path, content: str, chunk_rows: int, block_bytes: int
+) -> None:
+    """Earnings are read a block of bytes and a chunk of rows at a time: the chunks, in order,
+    are the rows read_text gives, numbered the same, wherever the blocks end (inside a quoted
+    field, a CRLF, a multi-byte character); blank records at the end are dropped wherever the
+    chunks end."""
     whole = _read(tmp_path, content.encode("utf-8"))
-    chunks = list(text_chunks(InputFile(Dataset.EARNINGS, tmp_path / "earnings.csv"), chunk_rows))
+    file = InputFile(Dataset.EARNINGS, tmp_path / "earnings.csv")
+    chunks = list(text_chunks(file, chunk_rows, block_bytes))
     assert all(chunk.height for chunk in chunks)
     assert (pl.concat(chunks) if chunks else whole.clear()).equals(whole)
 
@@ -431,3 +437,25 @@ def test_payment_profiles_in_both_forms_is_a_file_level_error(tmp_path: Path) ->
     (folder / "payment_profiles.parquet").write_bytes(b"")
     with pytest.raises(InputRejected, match="payment_profiles"):
         find_inputs(folder)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, MEGABYTE])
+@pytest.mark.parametrize(
+    "content",
+    [
+        f'{HEADER}\n{E1}\nE-2,44"12907,Azure Co-op,Marketing,2026-04,250.00,USD\n{E1}\n',
+        f'{HEADER}\nE-"1,4412907,Azure Co-op,Marketing,2026-04,1.00,USD\n{E2}\n'
+        f'E-3,4412907,Azure Co-op,Mark"eting,2026-04,2.00,USD\n',
+    ],
+    ids=["one-stray-quote", "two-stray-quotes-in-different-records"],
+)
+def test_stray_quote_rejects_the_file_wherever_the_blocks_end(
+    tmp_path: Path, content: str, block_bytes: int
+) -> None:
+    """A quote inside an unquoted value is not CSV: the file is rejected, with its name,
+    however it is cut into blocks (a block never ends inside a quoted field)."""
+    path = tmp_path / "earnings.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputRejected) as raised:
+        list(text_chunks(InputFile(Dataset.EARNINGS, path), 2, block_bytes))
+    assert "earnings.csv cannot be read as CSV" in str(raised.value)
