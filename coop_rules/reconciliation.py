@@ -22,8 +22,14 @@ def reconcile(
     Amounts per currency (`input_sums`: currency, input): in-scope amounts that parse and fit
     their currency = earned + exception amounts. Every payout row: earned = payable + unpaid.
     """
-    earning_rows = exceptions.filter(pl.col("source") == Dataset.EARNINGS.value)
-    exception_rows = earning_rows.unique("row_number")
+    # The three columns read, not the messages: a 40M-row month has millions of exception rows.
+    exception_rows = (
+        exceptions.lazy()
+        .filter(pl.col("source") == Dataset.EARNINGS.value)
+        .select("row_number", "amount", "currency")
+        .unique("row_number")
+        .collect()
+    )
     routed_rows = int(payout_rows.get_column("earnings_count").sum() or 0)
     rows_hold = in_scope_rows == routed_rows + exception_rows.height
 

@@ -20,6 +20,7 @@ from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
 from pipeline.route import Earnings
 from pipeline.validate import References
+from schemas.inputs import EXCEPTION_ORDER
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def decide(
         settings=settings,
     ).collect()
     exceptions = pl.concat([references.exceptions, earnings.exceptions]).sort(
-        "source", "row_number", "code", "column", nulls_last=True
+        *EXCEPTION_ORDER, nulls_last=True
     )
     return MonthResult(
         payouts=payout_frame,

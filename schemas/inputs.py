@@ -462,6 +462,9 @@ EXCEPTION_COLUMNS: dict[str, pl.DataType] = {
     "currency": pl.String(),
 }
 
+# The order of the exception rows of a month (nulls last): by file, then as a person reads it.
+EXCEPTION_ORDER = ("source", "row_number", "code", "column")
+
 
 def empty_exceptions() -> pl.DataFrame:
     """An exceptions frame with no rows (the columns of docs/payouts.md before run and month)."""

@@ -32,7 +32,7 @@ from coop_rules.payouts import payments
 from coop_rules.settings import RuleSettings, parse_rules
 from coop_rules.vocabulary import ROW, Code, Dataset, Outcome
 from pipeline.decide import MonthResult
-from schemas.inputs import INPUTS
+from schemas.inputs import EXCEPTION_ORDER, INPUTS
 from tests.pipeline.compose import compute_month
 
 MONTH = "2026-04"
@@ -463,11 +463,20 @@ def every_exception_has_a_code_and_a_sentence(
         assert row["row_number"] >= 1
 
 
+def exceptions_are_in_the_published_order(
+    inputs: MonthInputs, result: MonthResult, frames: Frames
+) -> None:
+    """By file, row, code and column, whatever order the chunks and checks found them in."""
+    ordered = result.exceptions.sort(*EXCEPTION_ORDER, nulls_last=True, maintain_order=True)
+    assert result.exceptions.equals(ordered)
+
+
 PROPERTIES = (
     every_in_scope_row_ends_in_exactly_one_place,
     amounts_per_currency_balance,
     payable_stays_within_earned_and_the_room_left,
     every_exception_has_a_code_and_a_sentence,
+    exceptions_are_in_the_published_order,
 )
 
 
