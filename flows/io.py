@@ -289,7 +289,9 @@ def _csv_blocks(
     carry = b""
     with file.path.open("rb") as handle:
         while True:
-            data = handle.read(block_bytes)
+            # A record longer than a block: read as much again as is waiting, so a long record
+            # costs a few reads, not one per block.
+            data = handle.read(max(block_bytes, len(carry)))
             buffer = carry + data
             if not header:
                 end = _records_end(buffer, first=True) if data else len(buffer)
