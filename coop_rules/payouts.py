@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 import polars as pl
 
@@ -18,6 +19,8 @@ from coop_rules.integrity import OK
 from coop_rules.money import MONEY, ZERO, to_money
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Outcome, Reason
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 # The plan as a payout row shows it (docs/payouts.md, "Outputs: payouts and exceptions").
 PLAN_IDENTITY = ("plan_id", "mpn_id", "program", "fund", "period", "market", "currency", "status")
@@ -111,7 +114,7 @@ def first_rule(settings: RuleSettings, field: str) -> pl.Expr:
     return chain.otherwise(fallback)
 
 
-def limit_in_force(limits: pl.DataFrame, month: str) -> pl.DataFrame:
+def limit_in_force(limits: Frame, month: str) -> Frame:
     """The `limit_amount` of each plan's latest effective_month <= M: a raise counts from its
     month on, a raise for a later month not yet."""
     return (
@@ -171,9 +174,9 @@ def cap_reason() -> pl.Expr:
 def payout_rows(
     *,
     earned: pl.LazyFrame,
-    plans: pl.DataFrame,
-    periods: pl.DataFrame,
-    limits: pl.DataFrame,
+    plans: pl.LazyFrame,
+    periods: pl.LazyFrame,
+    limits: pl.LazyFrame,
     plans_with_activity: pl.DataFrame | None,
     paid_before: pl.DataFrame,
     month: str,
@@ -197,9 +200,9 @@ def payout_rows(
         else pl.DataFrame(schema={"plan_id": pl.String, "__has_activity": pl.Boolean})
     )
     return (
-        earned.join(plans.lazy(), on="plan_id", how="inner")
-        .join(periods.lazy(), on=["program", "period"], how="left")
-        .join(limit_in_force(limits, month).lazy(), on="plan_id", how="left")
+        earned.join(plans, on="plan_id", how="inner")
+        .join(periods, on=["program", "period"], how="left")
+        .join(limit_in_force(limits, month), on="plan_id", how="left")
         .join(activity.lazy(), on="plan_id", how="left")
         .join(paid_before.lazy(), on="plan_id", how="left")
         .with_columns(

@@ -22,6 +22,15 @@ from pipeline.route import Earnings
 from pipeline.validate import References
 from schemas.inputs import EXCEPTION_ORDER
 
+# The columns of each reference dataset `decide` reads (the rest stay on disk).
+DECIDE_COLUMNS: dict[Dataset, tuple[str, ...]] = {
+    Dataset.PROGRAMS: ("program", "period", "period_start", "period_end", OK),
+    Dataset.PLANS: (*payouts.PLAN_COLUMNS, OK),
+    Dataset.PLAN_LIMITS: ("plan_id", "effective_month", "limit_amount", OK),
+    Dataset.CAMPAIGNS: ("campaign_id", "plan_id", OK),
+    Dataset.ACTIVITIES: ("campaign_id", OK),
+}
+
 
 @dataclass(frozen=True)
 class MonthResult:
@@ -44,18 +53,17 @@ def decide(
     """Decide each plan's payout from its routed earnings; `paid_before` holds
     `paid_before_amount` per plan from the published earlier months of the period."""
     frames = references.frames
-    valid_plans = frames[Dataset.PLANS].filter(pl.col(OK))
-    periods = (
-        frames[Dataset.PROGRAMS]
-        .filter(pl.col(OK))
-        .select("program", "period", "period_start", "period_end")
-    )
+    valid = pl.col(OK)
     payout_frame = payouts.payout_rows(
         earned=earnings.earned.lazy(),
-        plans=valid_plans.select(payouts.PLAN_COLUMNS),
-        periods=periods,
+        plans=frames[Dataset.PLANS].lazy().filter(valid).select(payouts.PLAN_COLUMNS),
+        periods=frames[Dataset.PROGRAMS]
+        .lazy()
+        .filter(valid)
+        .select("program", "period", "period_start", "period_end"),
         limits=frames[Dataset.PLAN_LIMITS]
-        .filter(pl.col(OK))
+        .lazy()
+        .filter(valid)
         .select("plan_id", "effective_month", "limit_amount"),
         plans_with_activity=(
             payouts.plans_with_activity(frames[Dataset.CAMPAIGNS], frames[Dataset.ACTIVITIES])
@@ -68,9 +76,7 @@ def decide(
         run_id=run_id,
         settings=settings,
     ).collect()
-    exceptions = pl.concat([references.exceptions, earnings.exceptions]).sort(
-        *EXCEPTION_ORDER, nulls_last=True
-    )
+    exceptions = month_exceptions(references.exceptions, earnings.exceptions)
     return MonthResult(
         payouts=payout_frame,
         exceptions=exceptions,
@@ -78,4 +84,19 @@ def decide(
         reconciliation=reconcile(
             earnings.in_scope_rows, earnings.input_sums, payout_frame, exceptions
         ),
+    )
+
+
+def month_exceptions(references: pl.DataFrame, earnings: pl.DataFrame) -> pl.DataFrame:
+    """Every exception row of the month in `EXCEPTION_ORDER`. The earnings' rows (by far the
+    most: a million in a 40M-row month) arrive in that order from stage route and are put
+    between the other files' rows without being sorted, or copied, again."""
+    ordered = references.sort(*EXCEPTION_ORDER, nulls_last=True)
+    source = pl.col("source")
+    return pl.concat(
+        [
+            ordered.filter(source < Dataset.EARNINGS.value),
+            earnings,
+            ordered.filter(source > Dataset.EARNINGS.value),
+        ]
     )

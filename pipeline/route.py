@@ -28,6 +28,7 @@ from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import ROW, Dataset
 from schemas.inputs import (
     EXCEPTION_COLUMNS,
+    EXCEPTION_ORDER,
     INPUTS,
     MONTH_FORM,
     empty_exceptions,
@@ -46,7 +47,9 @@ class Earnings:
     `in_scope_rows`, and `input_sums` (currency, input: the sum of the in-scope amounts that
     parse and fit their currency) for the reconciliation. `month_rows`: the rows whose
     earning_month is M itself (in scope are also the rows whose month cannot be read).
-    `rows`: every row of the file.
+    `rows`: every row of the file. `exceptions` come in the order of the published file
+    (`EXCEPTION_ORDER`), so stage decide need not sort or copy the largest part of the month's
+    exception rows again.
     """
 
     exceptions: pl.DataFrame
@@ -315,7 +318,7 @@ class EarningsTally:
         return Earnings(
             exceptions=pl.concat(
                 [e for e in exceptions if not e.is_empty()] or [empty_exceptions()]
-            ),
+            ).sort(*EXCEPTION_ORDER[1:], nulls_last=True),
             earned=_take_back(self._earned, _earned(taken_back))
             .join(self.table.plan_keys.select(routing.PLAN_INDEX, "plan_id"), on=routing.PLAN_INDEX)
             .select("plan_id", "earnings_count", "earned_amount"),

@@ -20,7 +20,7 @@ from flows.publish import DATASETS, OutputFolder
 from flows.run import MonthRun, progress, sums_fit
 from flows.stages import route, validate
 from flows.stages.read import ReadInputs
-from pipeline.decide import MonthResult, decide
+from pipeline.decide import DECIDE_COLUMNS, MonthResult, decide
 from schemas.outputs import Changes, Exceptions, Payouts
 
 
@@ -72,7 +72,7 @@ def decide_payouts(
     progress.info("applying the rules")
     with sums_fit(run.month):
         result = decide(
-            validate.load(run, validated),
+            validate.load(run, validated, DECIDE_COLUMNS),
             route.load(run, routed),
             run.month,
             run.rules.settings,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -98,11 +99,17 @@ def keep(run: MonthRun, references: References) -> None:
     work.put(run, "reference_exceptions", references.exceptions)
 
 
-def load(run: MonthRun, validated: Validated) -> References:
-    """The reference frames stage validate kept."""
+def load(
+    run: MonthRun,
+    validated: Validated,
+    columns: Mapping[Dataset, Sequence[str]] | None = None,
+) -> References:
+    """The reference frames stage validate kept: of the datasets in `columns`, those columns
+    only (None: every dataset whole)."""
+    datasets = REFERENCE_DATASETS if columns is None else tuple(columns)
     frames = {
-        dataset: work.get(run, dataset.value)
-        for dataset in REFERENCE_DATASETS
+        dataset: work.get(run, dataset.value, None if columns is None else list(columns[dataset]))
+        for dataset in datasets
         if work.has(run, dataset.value)
     }
     return References(frames, work.get(run, "reference_exceptions"), validated.activity_checked)
