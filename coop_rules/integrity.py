@@ -72,12 +72,16 @@ def unknown_references(
 
     The message tells a missing row from a row that exists but has an exception itself.
     """
-    valid = parent.filter(pl.col(OK)).select(list(on)).unique()
-    present = parent.select(list(on)).unique().with_columns(pl.lit(True).alias("__present"))
+    # Lazy, and only the columns the exception rows need: the parent may hold a million plans.
+    checked = child.lazy().filter(pl.col(OK)).select(*dict.fromkeys([ROW, record_key, *on]))
+    if checked.select(pl.len()).collect().item() == 0:
+        return exception_rows(child.clear(), record_key, Code.UNKNOWN_REFERENCE, on[-1], pl.lit(""))
+    valid = parent.lazy().filter(pl.col(OK)).select(list(on)).unique()
+    present = parent.lazy().select(list(on)).unique().with_columns(pl.lit(True).alias("__present"))
     orphans = (
-        child.filter(pl.col(OK))
-        .join(valid, on=list(on), how="anti")
+        checked.join(valid, on=list(on), how="anti")
         .join(present, on=list(on), how="left")
+        .collect()
     )
     reference = pl.concat_str([pl.col(k) for k in on], separator=" / ")
     message = (
@@ -235,14 +239,17 @@ def limit_currency(
 
     Runs on the text of `limit_amount`, before it is cast (a cast would truncate).
     """
-    valid_plans = plans.filter(pl.col(OK)).select("plan_id", "currency")
+    valid_plans = plans.lazy().filter(pl.col(OK)).select("plan_id", "currency")
     allowed = pl.col("currency").replace_strict(
         settings.currencies, default=None, return_dtype=pl.Int64
     )
     too_fine = (
-        limits.filter(pl.col(OK))
+        limits.lazy()
+        .filter(pl.col(OK))
+        .select(ROW, "plan_id", "limit_amount")
         .join(valid_plans, on="plan_id", how="inner")
         .filter(fraction_digits(pl.col("limit_amount")) > allowed)
+        .collect()
     )
     return exception_rows(
         too_fine,

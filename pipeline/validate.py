@@ -113,7 +113,12 @@ def check_limits(
     )
     # The decimals of a limit are checked against its plan's currency on the text: a cast
     # would have truncated them.
-    limit_text = text.join(limits.select(ROW, OK), on=ROW, how="left")
+    limit_text = (
+        text.lazy()
+        .select(ROW, "plan_id", "limit_amount")
+        .join(limits.lazy().select(ROW, OK), on=ROW, how="left")
+        .collect()
+    )
     return found.add(
         Dataset.PLAN_LIMITS, limits, integrity.limit_currency(limit_text, plans, settings)
     )
