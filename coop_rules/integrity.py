@@ -38,6 +38,8 @@ def duplicate_keys(
     frame: pl.DataFrame, keys: Sequence[str], record_key: str, code: Code = Code.DUPLICATE_KEY
 ) -> pl.DataFrame:
     """`DUPLICATE_KEY`/`DUPLICATE_PLAN`: every row that shares a key, since none can be trusted."""
+    # Only the columns read: on the 1M plans 0.14 s instead of 0.25 s, and 25 MB less.
+    frame = frame.select(*dict.fromkeys([ROW, record_key, *keys]))
     key = pl.col(keys[0]) if len(keys) == 1 else pl.struct(list(keys))
     keyed = pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
     # Equal keys have equal hashes: sorted 64-bit hashes show the repeated ones (a sort is four
