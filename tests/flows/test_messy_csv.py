@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -459,3 +460,33 @@ def test_stray_quote_rejects_the_file_wherever_the_blocks_end(
     with pytest.raises(InputRejected) as raised:
         list(text_chunks(InputFile(Dataset.EARNINGS, path), 2, block_bytes))
     assert "earnings.csv cannot be read as CSV" in str(raised.value)
+
+
+def test_a_record_longer_than_a_block_costs_a_few_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record longer than a block is read by growing reads, not a block at a time onto a
+    growing buffer (which copied the buffer once per block: quadratic in the record's size)."""
+    path = tmp_path / "earnings.csv"
+    path.write_text(
+        f'{HEADER}\nE-1,4412907,"{"x" * MEGABYTE}",Marketing,2026-04,1,USD\n{E2}\n',
+        encoding="utf-8",
+    )
+    reads: list[int] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        handle = real_open(self, *args, **kwargs)
+        real_read = handle.read
+
+        def read(size: int = -1) -> bytes:
+            reads.append(size)
+            return real_read(size)
+
+        handle.read = read  # type: ignore[method-assign]
+        return handle
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    chunks = list(text_chunks(InputFile(Dataset.EARNINGS, path), 2, block_bytes=1024))
+    assert pl.concat(chunks).get_column("program").str.len_chars().to_list()[0] == MEGABYTE
+    assert len(reads) < 40, len(reads)
