@@ -74,14 +74,18 @@ def unknown_references(
 
     The message tells a missing row from a row that exists but has an exception itself.
     """
-    # Lazy, and only the columns the exception rows need: the parent may hold a million plans.
-    checked = child.lazy().filter(pl.col(OK)).select(*dict.fromkeys([ROW, record_key, *on]))
-    if checked.select(pl.len()).collect().item() == 0:
-        return exception_rows(child.clear(), record_key, Code.UNKNOWN_REFERENCE, on[-1], pl.lit(""))
+    # Only the columns the exception rows need, and the parent (a million plans) read lazily,
+    # not at all when no child row is left to check.
+    checked = (
+        child.lazy().filter(pl.col(OK)).select(*dict.fromkeys([ROW, record_key, *on])).collect()
+    )
+    if checked.is_empty():
+        return exception_rows(checked, record_key, Code.UNKNOWN_REFERENCE, on[-1], pl.lit(""))
     valid = parent.lazy().filter(pl.col(OK)).select(list(on)).unique()
     present = parent.lazy().select(list(on)).unique().with_columns(pl.lit(True).alias("__present"))
     orphans = (
-        checked.join(valid, on=list(on), how="anti")
+        checked.lazy()
+        .join(valid, on=list(on), how="anti")
         .join(present, on=list(on), how="left")
         .collect()
     )
