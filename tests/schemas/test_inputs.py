@@ -245,6 +245,37 @@ def test_invalid_amount_never_reaches_a_payout(amount: str, currency: str) -> No
     assert [c["input_amount"] for c in result.reconciliation["per_currency"]] == ["100.00"]
 
 
+def test_each_currency_in_one_file_allows_its_own_decimals() -> None:
+    """The decimals an amount may have are those of its own row's currency, whichever other
+    currencies the file holds; an unknown or missing currency and an amount out of form are
+    reported once, by their own checks."""
+    rows = [
+        ("1500", "JPY", []),
+        ("1500.5", "JPY", [(Code.INVALID_AMOUNT, "amount", "1500.5")]),
+        ("12.34", "USD", []),
+        ("12.345", "USD", [(Code.INVALID_AMOUNT, "amount", "12.345")]),
+        ("12.3", "EUR", []),
+        ("1.000", "KWD", [(Code.UNKNOWN_CURRENCY, "currency", "KWD")]),
+        ("1.000", None, [(Code.MISSING_VALUE, "currency", None)]),
+        ("1.2.345", "USD", [(Code.INVALID_VALUE, "amount", "1.2.345")]),
+        ("5.", "KRW", []),
+        (".5", "KRW", [(Code.INVALID_AMOUNT, "amount", ".5")]),
+    ]
+    text = b.text_frame(
+        EARNINGS,
+        [
+            b.earning(earning_id=f"E-{n}", amount=amount, currency=currency)
+            for n, (amount, currency, _) in enumerate(rows)
+        ],
+    )
+    found = validate_text(text, INPUTS[EARNINGS], b.settings())
+    assert found.sort("row_number").select("row_number", "code", "column", "value").rows() == [
+        (n + 1, code.value, column, value)
+        for n, (_, _, problems) in enumerate(rows)
+        for code, column, value in problems
+    ]
+
+
 def test_invalid_limit_amount_is_not_truncated_into_a_limit() -> None:
     result = b.run(limits=[b.limit(limit_amount="10000.005")])
     assert b.problems(result, LIMITS) == [
@@ -429,6 +460,33 @@ def test_the_one_pass_screen_flags_every_row_pandera_fails(dataset: Dataset) -> 
     assert failing <= flagged
     key = ["row_number", "code", "column"]
     assert validate_text(text, spec, settings).sort(key).equals(whole.sort(key))
+
+
+def _many_bad_values(column: str, bad: int) -> list[b.Row]:
+    """Earnings rows, good and bad alike, whose `column` holds `bad` distinct failing values
+    (and a null, and good values between them)."""
+    failing = {
+        "earning_month": [f"2026-{13 + n:02d}" for n in range(bad)],
+        "currency": [f"Q{n:02d}" for n in range(bad)],
+        "program": [f"P\u200b{n}" for n in range(bad)],
+        "fund": [f"F\u200b{n}" for n in range(bad)],
+    }[column]
+    values = [*failing, None, b.earning()[column], *failing[:2]]
+    return [b.earning(earning_id=f"E-{n}", **{column: v}) for n, v in enumerate(values)]
+
+
+@pytest.mark.parametrize("bad", [0, 1, 3, inputs.FEW_BAD_VALUES, inputs.FEW_BAD_VALUES + 5])
+@pytest.mark.parametrize("column", INPUTS[EARNINGS].few_valued)
+def test_few_valued_columns_screen_as_every_row_checked(column: str, bad: int) -> None:
+    """A few-valued column's values are judged once each, and its rows compared with the
+    failing ones (one by one when they are few, in one lookup when many): the screen agrees
+    with the same checks run on every row."""
+    spec = INPUTS[EARNINGS]
+    schema = schema_for(spec, b.settings())
+    text = b.text_frame(EARNINGS, [b.earning(earning_id="E-first"), *_many_bad_values(column, bad)])
+    by_value = passes(text, schema, spec.few_valued)
+    assert by_value.to_list() == passes(text, schema).to_list()
+    assert by_value.to_list()[1 : bad + 2] == [False] * (bad + 1)  # the failing values, null
 
 
 # --- Invisible and control characters: INVALID_VALUE, so a resent id cannot pass for new ----
