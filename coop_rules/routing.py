@@ -175,12 +175,17 @@ def routing_table(programs: pl.DataFrame, plans: pl.DataFrame, first_day: date) 
     return replace(table, packed=PackedKeys(packed, program_codes, fund_codes))
 
 
-def packed_key(programs: pl.Enum, funds: pl.Enum) -> pl.Expr:
+def packed_key(programs: pl.Enum, funds: pl.Enum, well_formed: pl.Expr | None = None) -> pl.Expr:
     """mpn_id, its digit count, program and fund as one integer: equal for two rows exactly
     when the four are equal (an mpn_id of 6 to 10 digits, a program and fund of the codes);
-    null otherwise. The period is the program's period of the month on both sides."""
+    null otherwise. The period is the program's period of the month on both sides.
+
+    `well_formed`: true only where mpn_id is 6 to 10 digits; by default the form is checked
+    here. Earnings rows pass `OK`: the Earnings schema checked the form of those rows already.
+    """
     mpn = pl.col("mpn_id")
-    well_formed = mpn.str.contains(DIGITS_6_10)
+    if well_formed is None:
+        well_formed = mpn.str.contains(DIGITS_6_10)
     program = pl.col("program").cast(programs, strict=False).to_physical().cast(pl.UInt64)
     fund = pl.col("fund").cast(funds, strict=False).to_physical().cast(pl.UInt64)
     length = mpn.str.len_bytes().cast(pl.UInt64) - 6
@@ -205,7 +210,9 @@ def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
     if table.packed is not None:
         packed = table.packed
         routed = (
-            with_period.with_columns(packed_key(packed.programs, packed.funds).alias(KEY_PACKED))
+            with_period.with_columns(
+                packed_key(packed.programs, packed.funds, pl.col(OK)).alias(KEY_PACKED)
+            )
             .join(packed.keys.lazy(), on=KEY_PACKED, how="left")
             .drop(KEY_PACKED)
         )

@@ -230,8 +230,9 @@ class EarningsTally:
         exceptions = _with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger)
         input_sums = (
             ledger.filter(pl.col("amount").is_not_null())
-            .group_by(pl.col("currency").cast(pl.String))
+            .group_by("currency")
             .agg(to_money(pl.col("amount").sum()).alias("input"))
+            .with_columns(pl.col("currency").cast(pl.String))
         )
         earned = _earned(ledger.filter(pl.col(routing.PLAN_INDEX).is_not_null()))
         if scoped.height < text.height:
