@@ -199,13 +199,16 @@ def _normalise(frame: pl.DataFrame, columns: tuple[str, ...], first_row: int = 1
 
 def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
     """Read one input file as text: its required columns (nulls for empty), `ROW`, and the
-    names of the extra columns it holds (ignored, listed in the manifest)."""
+    names of the extra columns it holds (ignored, listed in the manifest).
+
+    The blocks read are joined into one chunk per column, once: an eager polars step over a
+    frame of many chunks copies it into one, and the caller would hold both copies."""
     extra = input_columns(file)
     chunks = list(text_chunks(file))
     if not chunks:
         empty = {name: pl.String for name in INPUTS[file.dataset].columns} | {ROW: pl.Int64}
         return pl.DataFrame(schema=empty), extra
-    return pl.concat(chunks), extra
+    return pl.concat(chunks, rechunk=True), extra
 
 
 def input_columns(file: InputFile) -> list[str]:
