@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows import orchestration, prefect_server
-from flows.cli import app
+from flows.cli import ALLOCATOR_SETTINGS, app
 from flows.errors import InputRejected
 from flows.manifest import Manifest
 from flows.orchestration import summary_markdown
@@ -184,6 +184,36 @@ def test_version_and_help(args: list[str], expected: str) -> None:
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert expected in " ".join(result.stdout.split())
+
+
+# --- polars' allocator: freed pages returned soon (README "Performance") --------------------
+
+# What polars was given, in a new process that imports the command's module first.
+ALLOCATOR_PROBE = "import os, flows.cli, polars; print(os.environ['_RJEM_MALLOC_CONF'])"
+
+
+@pytest.mark.parametrize(
+    ("given", "settings"),
+    [(None, ALLOCATOR_SETTINGS), ("narenas:1", "narenas:1")],
+    ids=["default", "the-operators-own"],
+)
+def test_the_command_sets_the_allocator_before_polars_reads_it(
+    given: str | None, settings: str
+) -> None:
+    """polars reads `_RJEM_MALLOC_CONF` as it is first imported, after its own settings: the
+    command's module sets it first, unless the operator has."""
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if given is not None:
+        env["_RJEM_MALLOC_CONF"] = given
+    probe = subprocess.run(
+        [sys.executable, "-c", ALLOCATOR_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().endswith("," + settings)
 
 
 # --- a reader that goes away: `| head -1` --------------------------------------------------
