@@ -30,9 +30,12 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # resident) for 1 s more: each stage then starts on top of what the one before had just freed.
 # Returned after 0.25 s, straight to the system, a 10M month peaks under 1 GB instead of 1.1 GB
 # for about 2 s more system time (README "Performance"). Read when polars is first imported,
-# so set before; an operator's own setting of the variable is kept.
+# so set before; an operator's own setting of the variable is kept, but not polars' defaults
+# alone, which a parent process that imported polars passes on to its children.
 ALLOCATOR_SETTINGS = "dirty_decay_ms:250,muzzy_decay_ms:0"
-os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR_SETTINGS)
+POLARS_ALLOCATOR_DEFAULTS = "dirty_decay_ms:500,muzzy_decay_ms:1000"
+if os.environ.get("_RJEM_MALLOC_CONF", POLARS_ALLOCATOR_DEFAULTS) == POLARS_ALLOCATOR_DEFAULTS:
+    os.environ["_RJEM_MALLOC_CONF"] = ALLOCATOR_SETTINGS
 
 import typer  # noqa: E402
 from rich import box  # noqa: E402

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows import orchestration, prefect_server
-from flows.cli import ALLOCATOR_SETTINGS, app
+from flows.cli import ALLOCATOR_SETTINGS, POLARS_ALLOCATOR_DEFAULTS, app
 from flows.errors import InputRejected
 from flows.manifest import Manifest
 from flows.orchestration import summary_markdown
@@ -194,14 +194,19 @@ ALLOCATOR_PROBE = "import os, flows.cli, polars; print(os.environ['_RJEM_MALLOC_
 
 @pytest.mark.parametrize(
     ("given", "settings"),
-    [(None, ALLOCATOR_SETTINGS), ("narenas:1", "narenas:1")],
-    ids=["default", "the-operators-own"],
+    [
+        (None, ALLOCATOR_SETTINGS),
+        (POLARS_ALLOCATOR_DEFAULTS, ALLOCATOR_SETTINGS),
+        ("narenas:1", "narenas:1"),
+    ],
+    ids=["default", "polars-defaults-from-a-parent-process", "the-operators-own"],
 )
 def test_the_command_sets_the_allocator_before_polars_reads_it(
     given: str | None, settings: str
 ) -> None:
     """polars reads `_RJEM_MALLOC_CONF` as it is first imported, after its own settings: the
-    command's module sets it first, unless the operator has."""
+    command's module sets it first, unless the operator has (a parent process that imported
+    polars passes on polars' own settings: those are not the operator's)."""
     env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
     if given is not None:
         env["_RJEM_MALLOC_CONF"] = given
@@ -214,6 +219,20 @@ def test_the_command_sets_the_allocator_before_polars_reads_it(
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip().endswith("," + settings)
+
+
+def test_polars_own_allocator_settings_are_the_ones_the_command_recognises() -> None:
+    """If a new polars changes its own settings, the command would take them for an
+    operator's and keep them: this fails first."""
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import os, polars; print(os.environ['_RJEM_MALLOC_CONF'])"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.stdout.strip() == POLARS_ALLOCATOR_DEFAULTS, probe.stderr
 
 
 # --- a reader that goes away: `| head -1` --------------------------------------------------
