@@ -177,7 +177,7 @@ def payout_rows(
     plans: pl.LazyFrame,
     periods: pl.LazyFrame,
     limits: pl.LazyFrame,
-    plans_with_activity: pl.DataFrame | None,
+    plans_with_activity: pl.LazyFrame | None,
     paid_before: pl.DataFrame,
     month: str,
     pay_day: date,
@@ -197,13 +197,13 @@ def payout_rows(
         .unique()
         .with_columns(pl.lit(True).alias("__has_activity"))
         if plans_with_activity is not None
-        else pl.DataFrame(schema={"plan_id": pl.String, "__has_activity": pl.Boolean})
+        else pl.LazyFrame(schema={"plan_id": pl.String, "__has_activity": pl.Boolean})
     )
     return (
         earned.join(plans, on="plan_id", how="inner")
         .join(periods, on=["program", "period"], how="left")
         .join(limit_in_force(limits, month), on="plan_id", how="left")
-        .join(activity.lazy(), on="plan_id", how="left")
+        .join(activity, on="plan_id", how="left")
         .join(paid_before.lazy(), on="plan_id", how="left")
         .with_columns(
             pl.lit(activity_checked).alias("__activity_checked"),
@@ -228,7 +228,7 @@ def payout_rows(
     )
 
 
-def plans_with_activity(campaigns: pl.DataFrame, activities: pl.DataFrame) -> pl.DataFrame:
+def plans_with_activity(campaigns: Frame, activities: Frame) -> Frame:
     """5. A plan has an activity when a valid activity belongs to one of its valid campaigns."""
     valid_campaigns = campaigns.filter(pl.col(OK)).select("campaign_id", "plan_id")
     valid_activities = activities.filter(pl.col(OK)).select("campaign_id")

@@ -7,6 +7,7 @@ and reconciles the figures.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -33,6 +34,24 @@ DECIDE_COLUMNS: dict[Dataset, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
+class CheckedReferences:
+    """What decide takes of stage validate: the checked reference datasets as lazy frames
+    (stage decide scans them from the work folder, so the payout query reads the rows and
+    columns it needs when it runs, instead of holding every plan and limit in memory first),
+    their exception rows, and whether campaigns or activities were given."""
+
+    frames: Mapping[Dataset, pl.LazyFrame]
+    exceptions: pl.DataFrame
+    activity_checked: bool
+
+    @classmethod
+    def of(cls, references: References) -> CheckedReferences:
+        """The references as stage validate's pure function gives them, in memory."""
+        frames = {dataset: frame.lazy() for dataset, frame in references.frames.items()}
+        return cls(frames, references.exceptions, references.activity_checked)
+
+
+@dataclass(frozen=True)
 class MonthResult:
     """What one month publishes, before the run id and month columns are added to exceptions."""
 
@@ -43,7 +62,7 @@ class MonthResult:
 
 
 def decide(
-    references: References,
+    references: CheckedReferences,
     earnings: Earnings,
     month: str,
     settings: RuleSettings,
@@ -56,13 +75,11 @@ def decide(
     valid = pl.col(OK)
     payout_frame = payouts.payout_rows(
         earned=earnings.earned.lazy(),
-        plans=frames[Dataset.PLANS].lazy().filter(valid).select(payouts.PLAN_COLUMNS),
+        plans=frames[Dataset.PLANS].filter(valid).select(payouts.PLAN_COLUMNS),
         periods=frames[Dataset.PROGRAMS]
-        .lazy()
         .filter(valid)
         .select("program", "period", "period_start", "period_end"),
         limits=frames[Dataset.PLAN_LIMITS]
-        .lazy()
         .filter(valid)
         .select("plan_id", "effective_month", "limit_amount"),
         plans_with_activity=(

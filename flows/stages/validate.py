@@ -19,6 +19,7 @@ from flows.publish import read_registry
 from flows.run import MonthRun, progress
 from flows.stages import work
 from flows.stages.read import ReadInputs
+from pipeline.decide import CheckedReferences
 from pipeline.validate import References, check_references
 
 REFERENCE_DATASETS = tuple(d for d in Dataset if d != Dataset.EARNINGS)
@@ -100,16 +101,15 @@ def keep(run: MonthRun, references: References) -> None:
 
 
 def load(
-    run: MonthRun,
-    validated: Validated,
-    columns: Mapping[Dataset, Sequence[str]] | None = None,
-) -> References:
-    """The reference frames stage validate kept: of the datasets in `columns`, those columns
-    only (None: every dataset whole)."""
-    datasets = REFERENCE_DATASETS if columns is None else tuple(columns)
+    run: MonthRun, validated: Validated, columns: Mapping[Dataset, Sequence[str]]
+) -> CheckedReferences:
+    """The reference frames stage validate kept, as scans of the `columns` of each dataset in
+    `columns`, and their exception rows."""
     frames = {
-        dataset: work.get(run, dataset.value, None if columns is None else list(columns[dataset]))
-        for dataset in datasets
+        dataset: work.scan(run, dataset.value, list(names))
+        for dataset, names in columns.items()
         if work.has(run, dataset.value)
     }
-    return References(frames, work.get(run, "reference_exceptions"), validated.activity_checked)
+    return CheckedReferences(
+        frames, work.get(run, "reference_exceptions"), validated.activity_checked
+    )

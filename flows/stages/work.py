@@ -25,6 +25,13 @@ def get(run: MonthRun, name: str, columns: list[str] | None = None) -> pl.DataFr
     return pl.read_ipc(run.work / f"{name}.arrow", columns=columns)
 
 
+def scan(run: MonthRun, name: str, columns: list[str]) -> pl.LazyFrame:
+    """A frame an earlier stage of this run kept, read when a query over it runs: of its
+    `columns`, the rows the query keeps (a frame read whole first costs its whole size, and
+    more: the file is mapped while it is read)."""
+    return pl.scan_ipc(run.work / f"{name}.arrow").select(columns)
+
+
 def has(run: MonthRun, name: str) -> bool:
     """Whether an earlier stage kept a frame of this name."""
     return (run.work / f"{name}.arrow").exists()

@@ -9,7 +9,7 @@ import polars as pl
 
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
-from pipeline.decide import MonthResult, decide
+from pipeline.decide import CheckedReferences, MonthResult, decide
 from pipeline.route import EarningsTally
 from pipeline.validate import References, check_references
 
@@ -35,4 +35,7 @@ def compute_month(
     checked = [tally.check(chunk) for chunk in reversed(chunks)]
     for chunk in reversed(checked):
         tally.take(chunk)
-    return decide(references, tally.finish(), month, settings, run_id, paid_before), references
+    result = decide(
+        CheckedReferences.of(references), tally.finish(), month, settings, run_id, paid_before
+    )
+    return result, references
