@@ -104,16 +104,16 @@ def decide(
     )
 
 
-def month_exceptions(references: pl.DataFrame, earnings: pl.DataFrame) -> pl.DataFrame:
+def month_exceptions(references: pl.DataFrame, earnings: pl.LazyFrame) -> pl.DataFrame:
     """Every exception row of the month in `EXCEPTION_ORDER`. The earnings' rows (by far the
     most: a million in a 40M-row month) arrive in that order from stage route and are put
-    between the other files' rows without being sorted, or copied, again."""
+    between the other files' rows without being sorted again."""
     ordered = references.sort(*EXCEPTION_ORDER, nulls_last=True)
     source = pl.col("source")
     return pl.concat(
         [
             ordered.filter(source < Dataset.EARNINGS.value),
-            earnings,
+            earnings.collect(),
             ordered.filter(source > Dataset.EARNINGS.value),
         ]
     )

@@ -48,11 +48,12 @@ class Earnings:
     parse and fit their currency) for the reconciliation. `month_rows`: the rows whose
     earning_month is M itself (in scope are also the rows whose month cannot be read).
     `rows`: every row of the file. `exceptions` come in the order of the published file
-    (`EXCEPTION_ORDER`), so stage decide need not sort or copy the largest part of the month's
-    exception rows again.
+    (`EXCEPTION_ORDER`), as a query over the spilled rows: the month's largest set of rows is
+    never held whole by route (stage route writes it to a file as the query runs), and stage
+    decide need not sort it again.
     """
 
-    exceptions: pl.DataFrame
+    exceptions: pl.LazyFrame
     earned: pl.DataFrame
     in_scope_rows: int
     month_rows: int
@@ -78,6 +79,10 @@ class Spill(Protocol):
         """Every row put in `part` so far, in order; None if none was."""
         ...
 
+    def scan(self, part: str) -> pl.LazyFrame | None:
+        """The same rows as `get`, read only when a query over them runs."""
+        ...
+
 
 class MemorySpill:
     """A `Spill` in memory (for tests and small months)."""
@@ -91,6 +96,10 @@ class MemorySpill:
     def get(self, part: str) -> pl.DataFrame | None:
         rows = self._parts.get(part)
         return pl.concat(rows) if rows else None
+
+    def scan(self, part: str) -> pl.LazyFrame | None:
+        rows = self.get(part)
+        return rows.lazy() if rows is not None else None
 
 
 def _bucket(number: int) -> str:
@@ -218,7 +227,10 @@ class EarningsTally:
         )
         # In-memory engine: polars 2.1's streaming engine panics on these when/then
         # messages ("assertion failed: i < self.len()" in binview) over a projection.
-        unrouted = routing.routing_exceptions(routed.lazy()).collect(engine="in-memory")
+        unrouted = finish_exceptions(
+            routing.routing_exceptions(routed.lazy()).collect(engine="in-memory"),
+            Dataset.EARNINGS,
+        )
         ledger = routed.select(
             ROW,
             "earning_id",
@@ -227,7 +239,11 @@ class EarningsTally:
             "amount",
             pl.col("__currency").alias("currency"),
         )
-        exceptions = _with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger)
+        # Each chunk's exception rows in the published order: the chunks' rows follow one
+        # another in the file, so `finish` merges the parts without sorting the month's rows.
+        exceptions = _with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger).sort(
+            *EXCEPTION_ORDER[1:], nulls_last=True
+        )
         input_sums = (
             ledger.filter(pl.col("amount").is_not_null())
             .group_by("currency")
@@ -243,7 +259,11 @@ class EarningsTally:
             rows=text.height,
             in_scope_rows=scoped.height,
             month_rows=int((scoped.get_column("earning_month") == self.month).sum()),
-            parts=(("routing", unrouted), ("found", exceptions), *self._buckets(ledger)),
+            parts=(
+                ("routing", unrouted.sort(ROW_NUMBER)),
+                ("found", exceptions),
+                *self._buckets(ledger),
+            ),
             input_sums=input_sums,
             earned=earned,
         )
@@ -289,7 +309,8 @@ class EarningsTally:
             yield duplicates, ledger.filter(pl.col(ROW).is_in(rows))
 
     def finish(self) -> Earnings:
-        """Settle duplicate earning_ids over the whole file; sum the routed rows per plan."""
+        """Settle duplicate earning_ids over the whole file; sum the routed rows per plan; the
+        exception rows as a query over the spilled ones."""
         self._merge_waiting()
         repeated = list(self._repeated())
         # Every row sharing an earning_id is set aside, whichever month it belongs to; the
@@ -307,19 +328,18 @@ class EarningsTally:
         )
         set_aside_rows = set_aside.get_column(ROW).implode()
         taken_back = set_aside.filter(pl.col(routing.PLAN_INDEX).is_not_null())
-        found = self._spill.get("found")
-        unrouted = self._spill.get("routing")
-        exceptions = [
-            found if found is not None else empty_exceptions(),
-            _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), reported),
-            finish_exceptions(
-                unrouted if unrouted is not None else empty_exceptions(), Dataset.EARNINGS
-            ).filter(~pl.col("row_number").is_in(set_aside_rows)),
-        ]
+        unrouted = self._spill.scan("routing")
         return Earnings(
-            exceptions=pl.concat(
-                [e for e in exceptions if not e.is_empty()] or [empty_exceptions()]
-            ).sort(*EXCEPTION_ORDER[1:], nulls_last=True),
+            exceptions=_merged(
+                _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), reported).sort(
+                    *EXCEPTION_ORDER[1:], nulls_last=True
+                ),
+                self._spill.scan("found"),
+                # A row set aside as a duplicate is reported as one, not as unroutable.
+                None
+                if unrouted is None
+                else unrouted.filter(~pl.col(ROW_NUMBER).is_in(set_aside_rows)),
+            ),
             earned=_take_back(self._earned, _earned(taken_back))
             .join(self.table.plan_keys.select(routing.PLAN_INDEX, "plan_id"), on=routing.PLAN_INDEX)
             .select("plan_id", "earnings_count", "earned_amount"),
@@ -330,6 +350,29 @@ class EarningsTally:
             .agg(to_money(pl.col("input").sum()).alias("input")),
             rows=self.rows,
         )
+
+
+ROW_NUMBER = "row_number"
+MERGE_KEY = "__merge_key"
+
+
+def _merged(
+    duplicates: pl.DataFrame, found: pl.LazyFrame | None, unrouted: pl.LazyFrame | None
+) -> pl.LazyFrame:
+    """The month's earnings exception rows in the published order (`EXCEPTION_ORDER`), from
+    three sets each in that order already, merged rather than sorted (a sort holds the month's
+    rows twice over).
+
+    A row's routing exception and its schema exceptions never meet (only a row that passed
+    every check is routed); its `DUPLICATE_KEY` comes before its schema exceptions (the codes
+    sort so), hence the key: twice the row number, one more for the other two sets.
+    """
+    first = pl.col(ROW_NUMBER) * 2
+    merged = duplicates.lazy().with_columns(first.alias(MERGE_KEY))
+    for rows in (found, unrouted):
+        if rows is not None:
+            merged = merged.merge_sorted(rows.with_columns((first + 1).alias(MERGE_KEY)), MERGE_KEY)
+    return merged.drop(MERGE_KEY)
 
 
 def _earned(routed: pl.DataFrame) -> pl.DataFrame:

@@ -79,9 +79,7 @@ def decide_payouts(
             run.run_id,
             paid_before(run.folder, validated.paid_before_basis),
         )
-    exceptions = result.exceptions.select(
-        pl.lit(run.run_id).alias("run_id"), pl.lit(run.month).alias("earning_month"), pl.all()
-    )
+    exceptions = with_run(result.exceptions, run)
     by_code = exceptions.group_by("source", "code").len("rows").sort("source", "code")
     gate(run, result, exceptions, by_code)
     progress.info("validating outputs")
@@ -117,6 +115,20 @@ def decide_payouts(
         exceptions_by_code=money_text(by_code),
         reconciliation=result.reconciliation,
         changes=change_summary,
+    )
+
+
+def with_run(exceptions: pl.DataFrame, run: MonthRun) -> pl.DataFrame:
+    """The exception rows with the run's id and month first. Built from the columns as they
+    are: a polars step over the rows (a `select`) would first copy the month's exception rows,
+    which arrive in many pieces, into one."""
+    rows = exceptions.height
+    return pl.DataFrame(
+        [
+            pl.repeat(run.run_id, rows, eager=True).alias("run_id"),
+            pl.repeat(run.month, rows, eager=True).alias("earning_month"),
+            *exceptions.get_columns(),
+        ]
     )
 
 

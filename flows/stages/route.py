@@ -55,6 +55,10 @@ class FileSpill:
         # the frame comes back with the same types (Decimal, Enum included).
         return pl.DataFrame(pa.concat_tables(pa.ipc.open_file(path).read_all() for path in files))
 
+    def scan(self, part: str) -> pl.LazyFrame | None:
+        files = self._files.get(part)
+        return pl.scan_ipc(files) if files else None
+
 
 def checked_in_order(
     tally: EarningsTally, chunks: Iterator[pl.DataFrame], workers: int = DEFAULTS.chunk_workers
@@ -107,22 +111,22 @@ def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
             "(the month's earnings may not have arrived yet; --allow-empty publishes an empty "
             "month on purpose)"
         )
-    keep(run, earnings)
-    return Routed(
-        earnings.rows, earnings.in_scope_rows, earnings.month_rows, earnings.exceptions.height
-    )
+    exceptions = keep(run, earnings)
+    return Routed(earnings.rows, earnings.in_scope_rows, earnings.month_rows, exceptions)
 
 
-def keep(run: MonthRun, earnings: Earnings) -> None:
+def keep(run: MonthRun, earnings: Earnings) -> int:
+    """Keep the sums and exceptions for stage decide; returns how many exception rows."""
     work.put(run, "earned", earnings.earned)
-    work.put(run, "earnings_exceptions", earnings.exceptions)
     work.put(run, "input_sums", earnings.input_sums)
+    # Written as the merge of the spilled rows runs: never the month's exceptions whole.
+    return work.sink(run, "earnings_exceptions", earnings.exceptions)
 
 
 def load(run: MonthRun, routed: Routed) -> Earnings:
     """The sums and exceptions stage route kept."""
     return Earnings(
-        exceptions=work.get(run, "earnings_exceptions"),
+        exceptions=work.scan(run, "earnings_exceptions"),
         earned=work.get(run, "earned"),
         in_scope_rows=routed.in_scope_rows,
         month_rows=routed.month_rows,

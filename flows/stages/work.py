@@ -20,16 +20,29 @@ def put(run: MonthRun, name: str, frame: pl.DataFrame) -> None:
         raise io.write_error(error, path) from error
 
 
+def sink(run: MonthRun, name: str, rows: pl.LazyFrame) -> int:
+    """Keep the result of the query `rows` for a later stage of this run, written as the query
+    runs on polars' streaming engine (its rows are never all in memory); returns how many."""
+    run.work.mkdir(parents=True, exist_ok=True)
+    path = run.work / f"{name}.arrow"
+    try:
+        rows.sink_ipc(path, compression="uncompressed")
+    except BaseException as error:
+        raise io.write_error(error, path) from error
+    return pl.scan_ipc(path).select(pl.len()).collect().item()
+
+
 def get(run: MonthRun, name: str, columns: list[str] | None = None) -> pl.DataFrame:
     """A frame an earlier stage of this run kept."""
     return pl.read_ipc(run.work / f"{name}.arrow", columns=columns)
 
 
-def scan(run: MonthRun, name: str, columns: list[str]) -> pl.LazyFrame:
+def scan(run: MonthRun, name: str, columns: list[str] | None = None) -> pl.LazyFrame:
     """A frame an earlier stage of this run kept, read when a query over it runs: of its
-    `columns`, the rows the query keeps (a frame read whole first costs its whole size, and
-    more: the file is mapped while it is read)."""
-    return pl.scan_ipc(run.work / f"{name}.arrow").select(columns)
+    `columns` (None: all), the rows the query keeps (a frame read whole first costs its whole
+    size, and more: the file is mapped while it is read)."""
+    rows = pl.scan_ipc(run.work / f"{name}.arrow")
+    return rows if columns is None else rows.select(columns)
 
 
 def has(run: MonthRun, name: str) -> bool:
