@@ -3,6 +3,9 @@ Prefect task passes a path, never a frame (it would be pickled and hashed)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import polars as pl
 
 from flows import io
@@ -11,25 +14,26 @@ from flows.run import MonthRun
 
 def put(run: MonthRun, name: str, frame: pl.DataFrame) -> None:
     """Keep `frame` for a later stage of this run."""
-    run.work.mkdir(parents=True, exist_ok=True)
-    path = run.work / f"{name}.arrow"
-    try:
-        # Read back by this run only: uncompressed Arrow (a fifth of Parquet's CPU), no fsync.
-        frame.write_ipc(path, compression="uncompressed")
-    except BaseException as error:
-        raise io.write_error(error, path) from error
+    # Read back by this run only: uncompressed Arrow (a fifth of Parquet's CPU), no fsync.
+    _keep(run, name, lambda path: frame.write_ipc(path, compression="uncompressed"))
 
 
 def sink(run: MonthRun, name: str, rows: pl.LazyFrame) -> int:
     """Keep the result of the query `rows` for a later stage of this run, written as the query
     runs on polars' streaming engine (its rows are never all in memory); returns how many."""
+    path = _keep(run, name, lambda path: rows.sink_ipc(path, compression="uncompressed"))
+    return pl.scan_ipc(path).select(pl.len()).collect().item()
+
+
+def _keep(run: MonthRun, name: str, write: Callable[[Path], object]) -> Path:
+    """The work file `name`, written by `write`; a failure names the file."""
     run.work.mkdir(parents=True, exist_ok=True)
     path = run.work / f"{name}.arrow"
     try:
-        rows.sink_ipc(path, compression="uncompressed")
+        write(path)
     except BaseException as error:
         raise io.write_error(error, path) from error
-    return pl.scan_ipc(path).select(pl.len()).collect().item()
+    return path
 
 
 def get(run: MonthRun, name: str, columns: list[str] | None = None) -> pl.DataFrame:
