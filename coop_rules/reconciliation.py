@@ -14,7 +14,7 @@ def reconcile(
     in_scope_rows: int,
     input_sums: pl.DataFrame,
     payout_rows: pl.DataFrame,
-    exceptions: pl.DataFrame,
+    exceptions: pl.DataFrame | pl.LazyFrame,
 ) -> dict[str, object]:
     """The figures of the month's reconciliation, and whether each holds.
 

@@ -93,14 +93,19 @@ def decide(
         run_id=run_id,
         settings=settings,
     ).collect()
-    exceptions = month_exceptions(references.exceptions, earnings.exceptions)
+    # Reconciled over the exception rows where they lie, before they are gathered into one
+    # frame: the rows it reads and counts are not held on top of the month's exceptions.
+    reconciliation = reconcile(
+        earnings.in_scope_rows,
+        earnings.input_sums,
+        payout_frame,
+        pl.concat([references.exceptions.lazy(), earnings.exceptions]),
+    )
     return MonthResult(
         payouts=payout_frame,
-        exceptions=exceptions,
+        exceptions=month_exceptions(references.exceptions, earnings.exceptions),
         totals=payouts.totals(payout_frame),
-        reconciliation=reconcile(
-            earnings.in_scope_rows, earnings.input_sums, payout_frame, exceptions
-        ),
+        reconciliation=reconciliation,
     )
 
 
