@@ -260,7 +260,7 @@ class EarningsTally:
             in_scope_rows=scoped.height,
             month_rows=int((scoped.get_column("earning_month") == self.month).sum()),
             parts=(
-                ("routing", unrouted.sort(ROW_NUMBER)),
+                ("routing", unrouted.sort("row_number")),
                 ("found", exceptions),
                 *self._buckets(ledger),
             ),
@@ -338,7 +338,7 @@ class EarningsTally:
                 # A row set aside as a duplicate is reported as one, not as unroutable.
                 None
                 if unrouted is None
-                else unrouted.filter(~pl.col(ROW_NUMBER).is_in(set_aside_rows)),
+                else unrouted.filter(~pl.col("row_number").is_in(set_aside_rows)),
             ),
             earned=_take_back(self._earned, _earned(taken_back))
             .join(self.table.plan_keys.select(routing.PLAN_INDEX, "plan_id"), on=routing.PLAN_INDEX)
@@ -352,7 +352,6 @@ class EarningsTally:
         )
 
 
-ROW_NUMBER = "row_number"
 MERGE_KEY = "__merge_key"
 
 
@@ -367,7 +366,7 @@ def _merged(
     every check is routed); its `DUPLICATE_KEY` comes before its schema exceptions (the codes
     sort so), hence the key: twice the row number, one more for the other two sets.
     """
-    first = pl.col(ROW_NUMBER) * 2
+    first = pl.col("row_number") * 2
     merged = duplicates.lazy().with_columns(first.alias(MERGE_KEY))
     for rows in (found, unrouted):
         if rows is not None:
