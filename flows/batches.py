@@ -9,14 +9,13 @@ released.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from coop_rules import payments
-from coop_rules.calendar import payment_date
+from flows.chain import ChainPaths, verified_releases
 from flows.manifest import Manifest
 from flows.publish import PART, OutputFolder, read_registry
 
@@ -26,27 +25,23 @@ def statement_file(folder: OutputFolder, pay_date: str) -> Path:
 
 
 def ledger_file(folder: OutputFolder, pay_date: str) -> Path:
-    return folder.root / "ledger" / f"payment_date={pay_date}" / PART
+    return ChainPaths(folder.root).ledger_file(pay_date)
 
 
 def release_dir(folder: OutputFolder, pay_date: str) -> Path:
-    return folder.root / "releases" / pay_date
+    return ChainPaths(folder.root).release_dir(pay_date)
 
 
 def releases(folder: OutputFolder) -> dict[str, dict]:
-    """payment date -> its release.json, of every released batch."""
-    root = folder.root / "releases"
-    if not root.is_dir():
-        return {}
-    return {
-        path.parent.name: json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(root.glob("*/release.json"))
-    }
+    """payment date -> its release.json, of every released batch, once the release chain has
+    checked every file under ledger/ and releases/ (docs/payments.md, "The release chain")."""
+    return verified_releases(folder)
 
 
 def ledger(folder: OutputFolder) -> pl.DataFrame:
-    """Every ledger row (RELEASED_SCHEMA columns: mpn_id, currency, amount)."""
-    files = sorted((folder.root / "ledger").glob("payment_date=*/*.parquet"))
+    """Every ledger row (RELEASED_SCHEMA columns: mpn_id, currency, amount), read only from
+    the files the release chain names, once it has checked them."""
+    files = [ledger_file(folder, pay_date) for pay_date in verified_releases(folder)]
     if not files:
         return pl.DataFrame(schema=payments.RELEASED_SCHEMA)
     return pl.read_parquet(files, columns=list(payments.RELEASED_SCHEMA))
@@ -115,7 +110,3 @@ def stale_because(registry: dict[str, dict], month: str, basis: dict[str, str]) 
     if not changed:
         return None
     return f"{', '.join(changed)} republished after this batch was computed"
-
-
-def payment_date_of(month: str, payment_day: int) -> str:
-    return payment_date(month, payment_day).isoformat()

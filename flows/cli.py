@@ -406,6 +406,14 @@ def history(
 @app.command()
 def release(
     month: Annotated[str, typer.Option("--month", help="Earning month YYYY-MM of the batch.")],
+    run_id: Annotated[
+        str,
+        typer.Option(
+            "--run",
+            help="The run whose batch you reviewed (printed by run, check and history); "
+            "refused if the month was republished since.",
+        ),
+    ],
     approved_by: Annotated[
         str, typer.Option("--approved-by", help="Name of the person who approves the batch.")
     ],
@@ -415,13 +423,14 @@ def release(
     ] = "",
     debug: DebugOpt = False,
 ) -> None:
-    """Release the payment batch of a published month: ledger, bank file, release record."""
+    """Release the payment batch of a published month that run --run proposed: ledger, bank
+    file, release record."""
     from flows.release import check_approver, release_month
 
     try:
         check_approver(approved_by)
         validate_month(month)
-        done = release_month(output, month, approved_by, note)
+        done = release_month(output, month, approved_by, run_id=run_id, note=note)
         _say(_plain(done.message))
     except typer.Exit:
         raise

@@ -40,3 +40,17 @@ class OutputUnusable(UsageError):
 
 class DiskFull(RunError):
     """The disk of the output folder filled up; the published data was left as it was (exit 1)."""
+
+
+class ChainBroken(RunError):
+    """A file under ledger/ or releases/ is not as the release chain recorded it: missing,
+    changed, added or linked (exit 1); the command changed nothing."""
+
+    exit_code = 1
+
+
+class ReleaseNotPlaced(RunError):
+    """A release that could not put its ledger file and bank file in place (exit 1); the
+    sentence says what was and was not done."""
+
+    exit_code = 1

@@ -12,9 +12,10 @@ OSError (a slow or flaky mount), never on bad data.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -29,14 +30,15 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import deployment, flow_run
+from prefect.states import Failed
 from pydantic import Field
 
 from coop_rules.calendar import previous_month
 from flows.defaults import DEFAULTS
-from flows.errors import RunError
-from flows.manifest import markdown, plain_markdown, summary_sentences, summary_tables
+from flows.errors import RunError, UsageError
+from flows.manifest import Table, markdown, plain_markdown, summary_sentences, summary_tables
 from flows.options import check_reason
-from flows.release import release_month
+from flows.release import check_approver, release_month
 from flows.run import RunOptions, RunOutcome, progress, run_month
 from flows.stages import decide, propose, publish, read, route, validate
 
@@ -114,9 +116,35 @@ def summary_markdown(outcome: RunOutcome) -> str:
     lines += [f"Payment date: **{manifest.payment_date}**. Run folder: `{outcome.run_dir}`.", ""]
     for table in summary_tables(manifest):
         lines += [*markdown(table), ""]
+    payments = largest_payments(outcome)
+    if payments.rows:
+        lines += [*markdown(payments), ""]
     lines += [f"- {plain_markdown(sentence)}" for sentence in summary_sentences(manifest)]
     lines += [f"- {plain_markdown(note)}" for note in outcome.notes]
     return "\n".join(lines)
+
+
+def largest_payments(outcome: RunOutcome, per_currency: int = 5) -> Table:
+    """The largest payment orders of the run's batch in each currency, as its bank file
+    states them (the approver sees what would leave)."""
+    columns = ("payment_id", "mpn_id", "currency", "amount")
+    if outcome.run_dir is None:
+        return Table("largest payments", columns, [])
+    orders = pl.read_csv(outcome.run_dir / "payments.csv", infer_schema=False)
+    if orders.is_empty():
+        return Table("largest payments", columns, [])
+    top = (
+        orders.sort(
+            "currency",
+            pl.col("amount").cast(pl.Decimal(18, 2)),
+            "payment_id",
+            descending=[False, True, False],
+        )
+        .group_by("currency", maintain_order=True)
+        .head(per_currency)
+        .select(columns)
+    )
+    return Table("largest payments", columns, list(top.iter_rows()), numeric=("amount",))
 
 
 def top_payouts(outcome: RunOutcome, per_currency: int = 5) -> list[dict[str, str]]:
@@ -176,10 +204,26 @@ def monthly_payout(
     )
     with stages_untagged():
         outcome = run_month(options, as_task)
-    if await_approval and outcome.status == "published":
-        outcome.notes.append(approve(outcome, options.output_dir, approval_timeout_hours))
+    waits = await_approval and outcome.status == "published" and _proposes(outcome)
+    if waits:
+        # The approver reads the summary and the batch before answering (docs/payments.md).
+        outcome.notes.append(f"waiting for approval of the batch of run {outcome.run_id}")
+    elif await_approval and outcome.status == "published":
+        outcome.notes.append("no batch to approve: this run proposes none")
     publish_artifacts(outcome)
+    if not waits:
+        return outcome_summary(outcome)
+    outcome.notes.pop()
+    answer = approve(outcome, options.output_dir, approval_timeout_hours)
+    outcome.notes.append(answer.sentence)
+    publish_artifacts(outcome)
+    if not answer.ok:
+        return Failed(message=answer.sentence, data=outcome_summary(outcome))
     return outcome_summary(outcome)
+
+
+def _proposes(outcome: RunOutcome) -> bool:
+    return outcome.manifest is not None and outcome.manifest.payments.get("batch") == "proposed"
 
 
 def started_line(month: str | None, input_dir: str, output_dir: str) -> str:
@@ -201,34 +245,79 @@ class Approval(RunInput):
     note: str = Field(default="", description="Anything finance should know.")
 
 
-def approve(outcome: RunOutcome, output_dir: Path, timeout_hours: float) -> str:
-    """Pause for a person's approval of the month's batch; release it if approved. Returns
-    the sentence the summary artifact shows."""
-    logger = get_run_logger()
+@dataclass(frozen=True)
+class Answer:
+    """How the wait for approval ended: the sentence the summary shows, and whether the flow
+    run ends well (a batch approved but not released ends it Failed)."""
+
+    sentence: str
+    ok: bool = True
+
+
+def approval_form(outcome: RunOutcome, refused: str = "") -> type[Approval]:
+    """The form the approver answers, its description naming the run and the batch's totals
+    per currency, so the answer is about that batch (docs/payments.md, "Approval")."""
     manifest = outcome.manifest
-    if manifest is None or manifest.payments.get("batch") != "proposed":
-        return "no batch to approve: this run proposes none"
+    totals = (manifest.payments.get("totals") or []) if manifest else []
+    lines = [
+        f"{refused}\n" if refused else "",
+        f"Batch of {outcome.month}, run {outcome.run_id} (paid "
+        f"{manifest.payment_date if manifest else '?'}). Approving releases this run's batch "
+        "only: if the month is republished meanwhile, nothing is released.",
+    ]
+    lines += [f"- {plain_markdown(line)}" for line in batch_lines(totals)]
+    return Approval.with_initial_data(description="\n".join(line for line in lines if line))
+
+
+def batch_lines(totals: list[dict[str, Any]]) -> list[str]:
+    """The batch per currency and status, one line each: accounts, paid, forfeited, carried."""
+    return [
+        f"{row['currency']} {row['status']}: {row['accounts']} accounts, paid "
+        f"{row['order_amount']}, forfeited {row['forfeit_amount']}, carried {row['carried_amount']}"
+        for row in totals
+    ]
+
+
+def approve(outcome: RunOutcome, output_dir: Path, timeout_hours: float) -> Answer:
+    """Pause for a person's approval of the batch this flow run published; release exactly
+    that run's batch if approved. A blank name is refused and the run waits again."""
+    logger = get_run_logger()
     how = (
         f"release it from the command line: coop-payouts release --month {outcome.month} "
-        f"--approved-by NAME --output {output_dir}"
+        f"--run {outcome.run_id} --approved-by NAME --output {output_dir}"
     )
     logger.info(f"waiting up to {timeout_hours} h for approval of the batch of {outcome.month}")
-    timeout = max(1, int(timeout_hours * 3600))
-    try:
-        # Polled no less often than the timeout, so a short one ends when it says.
-        answer = pause_flow_run(
-            wait_for_input=Approval, timeout=timeout, poll_interval=min(10, timeout)
-        )
-    except FlowPauseTimeout:
-        return f"the batch was not approved within {timeout_hours} h and stays proposed; {how}"
+    deadline = time.monotonic() + max(1, int(timeout_hours * 3600))
+    refused = ""
+    while True:
+        left = max(1, int(deadline - time.monotonic()))
+        try:
+            # Polled no less often than the timeout, so a short one ends when it says.
+            answer = pause_flow_run(
+                wait_for_input=approval_form(outcome, refused),
+                timeout=left,
+                poll_interval=min(10, left),
+            )
+        except FlowPauseTimeout:
+            return Answer(
+                f"the batch was not approved within {timeout_hours} h and stays proposed; {how}"
+            )
+        try:
+            name = check_approver(answer.approved_by)
+            break
+        except UsageError:
+            refused = "The last answer gave no name (only blanks); answer again with your name."
+            logger.warning("an answer without a name was refused; waiting again")
     if not answer.approve:
         note = f" ({answer.note})" if answer.note else ""
-        return f"the batch was rejected by {answer.approved_by}{note} and stays proposed; {how}"
+        return Answer(f"the batch was rejected by {name}{note} and stays proposed; {how}")
     try:
-        done = release_month(output_dir, outcome.month, answer.approved_by, answer.note)
+        done = release_month(
+            output_dir, outcome.month, name, run_id=outcome.run_id, note=answer.note
+        )
     except RunError as error:
-        return f"the batch could not be released: {error}"
-    return done.message
+        return Answer(f"the approved batch was not released: {error}", ok=False)
+    return Answer(done.message)
 
 
 def publish_artifacts(outcome: RunOutcome) -> None:

@@ -1,8 +1,12 @@
 """Releasing a month's payment batch (docs/payments.md, "Proposed, then released"): the ledger rows,
 the bank file and who approved it, all at once under the output folder's lock, or nothing.
 
-A release is staged in `.coop/staging`, then a journal names what goes where, then two renames
-put the ledger file and the release folder in place. A process killed after the journal is
+A release names the run whose batch the approver reviewed, and is refused if that is not the
+month's published run. The run's bank file and statement are checked against its manifest, the
+ledger and releases against the release chain (`flows.chain`), and the destinations before
+anything moves. A release is staged in `.coop/staging`, then a journal names what goes where,
+then three renames put the ledger file, the release folder and the chain's new head in place; a
+rename that fails puts back those done before it. A process killed after the journal is
 written is completed by the next command of any kind (`flows.publish.complete_release`, called
 when the lock is taken and by `settle`): everything it renames was written in full before the
 journal was.
@@ -12,18 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from io import BytesIO
 from pathlib import Path
 
 import polars as pl
 
 from coop_rules.money import to_money
 from coop_rules.payments import ledger_rows
-from flows import batches, io
-from flows.errors import Refused, UsageError
-from flows.publish import OutputFolder, complete_release, read_registry, run_lock
+from flows import batches, chain, io
+from flows.errors import ChainBroken, OutputUnusable, Refused, ReleaseNotPlaced, UsageError
+from flows.manifest import Manifest
+from flows.publish import OutputFolder, read_registry, run_lock
 from schemas.outputs import Ledger
 
 
@@ -46,8 +54,11 @@ def check_approver(approved_by: str) -> str:
     return name
 
 
-def release_month(output: Path, month: str, approved_by: str, note: str = "") -> Released:
-    """Release the batch of `month`'s published run, or refuse (exit 4) with the reason."""
+def release_month(
+    output: Path, month: str, approved_by: str, *, run_id: str, note: str = ""
+) -> Released:
+    """Release the batch of `month` that run `run_id` proposed, the one the approver reviewed,
+    or refuse (exit 4) with the reason (docs/payments.md, "A release names its batch")."""
     name = check_approver(approved_by)
     if not output.is_dir():
         raise UsageError(f"--output {output}: no such folder")
@@ -58,6 +69,7 @@ def release_month(output: Path, month: str, approved_by: str, note: str = "") ->
             raise Refused(f"--month {month}: {month} is not published in {output}; run it first")
         states = batches.batch_states(folder)
         state = states[month]
+        _check_run(folder, state, run_id)
         if state.state == "released":
             release = state.released or {}
             return Released(
@@ -94,6 +106,30 @@ def release_month(output: Path, month: str, approved_by: str, note: str = "") ->
         )
 
 
+def _check_run(folder: OutputFolder, state: batches.BatchState, run_id: str) -> None:
+    """`run_id` must be the run that published `state.month` now: the batch the approver
+    reviewed. The run a released batch came from is accepted too (releasing it again changes
+    nothing)."""
+    month, published = state.month, state.run_id
+    if run_id == published or (state.released and state.released.get("run_id") == run_id):
+        return
+    manifest = folder.run_dir(run_id) / "manifest.json" if _is_name(run_id) else None
+    if manifest is None or not manifest.is_file() or Manifest.read(manifest).earning_month != month:
+        raise Refused(
+            f"--run {run_id}: not a run of {month} in {folder.root}; the published run of "
+            f"{month} is {published} (coop-payouts history --month {month})"
+        )
+    raise Refused(
+        f"--run {run_id}: {month} was republished by run {published} since; nothing was "
+        f"released: review run {published}'s batch and release it with --run {published}"
+    )
+
+
+def _is_name(run_id: str) -> bool:
+    """A run id that names a folder inside runs/ (no separator, no parent)."""
+    return bool(run_id) and run_id not in (".", "..") and Path(run_id).name == run_id
+
+
 def _no_batch(folder: OutputFolder, state: batches.BatchState) -> Released:
     """A month published behind a released batch proposes none. If its own batch was released
     (a correction after release), releasing it again changes nothing, like any second release;
@@ -106,9 +142,9 @@ def _no_batch(folder: OutputFolder, state: batches.BatchState) -> Released:
             month,
             state.payment_date,
             f"the batch of {month} (paid {state.payment_date}) was already released by "
-            f"{release.get('approved_by')} at {release.get('released_at')}; the run that "
-            f"published {month} since proposes no batch: its difference goes to the next "
-            "batch; nothing changed",
+            f"{release.get('approved_by')} at {release.get('released_at')} (run "
+            f"{release.get('run_id')}); run {state.run_id}, which published {month} since, "
+            "proposes no batch: its difference goes to the next batch; nothing changed",
             release,
         )
     released = batches.releases(folder)
@@ -120,15 +156,41 @@ def _no_batch(folder: OutputFolder, state: batches.BatchState) -> Released:
     )
 
 
+def _run_file(run_dir: Path, manifest: Manifest, name: str) -> bytes:
+    """A file of the run folder, as the run's manifest recorded it (sha256), or exit 1."""
+    path = run_dir / name
+    recorded = manifest.outputs.get(name)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ChainBroken(
+            f"{path} is missing, though run {manifest.run_id} wrote it; nothing was released"
+        ) from None
+    if recorded is None or hashlib.sha256(data).hexdigest() != recorded.sha256:
+        raise ChainBroken(
+            f"{path} was changed after run {manifest.run_id} wrote it (its sha256 is not the "
+            "manifest's); nothing was released: rerun the month to get a batch to review"
+        )
+    return data
+
+
 def _release(
     folder: OutputFolder, month: str, state: batches.BatchState, name: str, note: str = ""
 ) -> dict:
     run_dir = folder.run_dir(state.run_id)
-    statements = pl.read_parquet(run_dir / "statements.parquet")
+    manifest = Manifest.read(run_dir / "manifest.json")
+    bank_file = _run_file(run_dir, manifest, "payments.csv")
+    statements = pl.read_parquet(BytesIO(_run_file(run_dir, manifest, "statements.parquet")))
     released_at = datetime.now(UTC).replace(microsecond=0)
     ledger = ledger_rows(statements, name, released_at)
     Ledger.validate(ledger)
-    bank_file = (run_dir / "payments.csv").read_bytes()
+    targets = _destinations(folder, state.payment_date)
+    folder.staging.mkdir(parents=True, exist_ok=True)
+    staged_dir = folder.staging / f"release-{state.payment_date}"
+    staged_ledger = folder.staging / f"release-{state.payment_date}-ledger.parquet"
+    staged_head = folder.staging / f"release-{state.payment_date}-chain.json"
+    shutil.rmtree(staged_dir, ignore_errors=True)
+    staged_dir.mkdir()
     release = {
         "run_id": state.run_id,
         "earning_month": month,
@@ -138,23 +200,75 @@ def _release(
         "released_at": released_at.isoformat(),
         "totals": _totals(ledger),
         "bank_file_sha256": hashlib.sha256(bank_file).hexdigest(),
+        "ledger_sha256": io.write_parquet_atomic(ledger.drop("payment_date"), staged_ledger),
+        **chain.link_fields(folder),
     }
-    folder.staging.mkdir(parents=True, exist_ok=True)
-    staged_dir = folder.staging / f"release-{state.payment_date}"
-    staged_ledger = folder.staging / f"release-{state.payment_date}-ledger.parquet"
-    shutil.rmtree(staged_dir, ignore_errors=True)
-    staged_dir.mkdir()
+    record = json.dumps(release, indent=2).encode()
     io.write_bytes_atomic(bank_file, staged_dir / "payments.csv")
-    io.write_bytes_atomic(json.dumps(release, indent=2).encode(), staged_dir / "release.json")
-    io.write_parquet_atomic(ledger.drop("payment_date"), staged_ledger)
-    moves = [
-        (staged_ledger, batches.ledger_file(folder, state.payment_date)),
-        (staged_dir, batches.release_dir(folder, state.payment_date)),
-    ]
+    io.write_bytes_atomic(record, staged_dir / "release.json")
+    head = chain.head_record(state.payment_date, record, chain.chain_length(folder) + 1)
+    io.write_bytes_atomic(json.dumps(head, indent=2).encode(), staged_head)
+    moves = list(zip((staged_ledger, staged_dir, staged_head), targets, strict=True))
     journal = [[str(a.relative_to(folder.root)), str(b.relative_to(folder.root))] for a, b in moves]
     io.write_bytes_atomic(json.dumps(journal).encode(), folder.release_journal)
-    complete_release(folder)
+    _place(folder, month, moves)
     return release
+
+
+def _destinations(folder: OutputFolder, pay_date: str) -> tuple[Path, Path, Path]:
+    """Where a release puts its ledger file, its folder and the chain's new head, once each
+    is known to be free and on the output folder's filesystem (so a rename places it whole);
+    a usage error (exit 2) otherwise, before anything is written."""
+    paths = chain.ChainPaths(folder.root)
+    for top in (paths.ledger, paths.releases):
+        if top.is_symlink() or (top.exists() and not top.is_dir()):
+            raise OutputUnusable(
+                f"{top}: not a folder; a release puts its files there, so nothing was released"
+            )
+        existing = top if top.exists() else top.parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise OutputUnusable(f"{existing}: read-only; nothing was released")
+        if existing.stat().st_dev != folder.root.stat().st_dev:
+            raise OutputUnusable(
+                f"{top}: on another filesystem than {folder.root}, so a release cannot be placed "
+                "there whole; nothing was released"
+            )
+    for taken in (paths.ledger_partition(pay_date), paths.release_dir(pay_date)):
+        if taken.exists() or taken.is_symlink():
+            raise ChainBroken(f"{taken} already exists: {chain.STOPPED}")
+    return paths.ledger_file(pay_date), paths.release_dir(pay_date), paths.head
+
+
+def _place(folder: OutputFolder, month: str, moves: list[tuple[Path, Path]]) -> None:
+    """Rename each staged file into place. A rename that fails puts back the ones done before
+    it, so a release is placed whole or not at all; if even that fails, the journal stays and
+    the next command completes the release (`flows.publish.complete_release`)."""
+    done: list[tuple[Path, Path]] = []
+    try:
+        for staged, target in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+            done.append((staged, target))
+    except OSError as error:
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        try:
+            for staged, target in reversed(done):
+                os.replace(target, staged)
+            for _, target in moves:
+                if target.parent.name.startswith("payment_date=") and target.parent.exists():
+                    with suppress(OSError):
+                        target.parent.rmdir()
+            folder.release_journal.unlink()
+        except OSError:
+            raise ReleaseNotPlaced(
+                f"the release of {month} was placed only in part ({reason}); the next command "
+                "of coop-payouts completes it"
+            ) from error
+        raise ReleaseNotPlaced(
+            f"the release of {month} could not be placed ({reason}); nothing was released: "
+            "neither the ledger file nor the bank file is in place"
+        ) from error
+    folder.release_journal.unlink()
 
 
 def _totals(ledger: pl.DataFrame) -> list[dict]:

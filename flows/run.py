@@ -27,6 +27,7 @@ from typing import TypeVar
 import polars as pl
 
 from coop_rules.calendar import parse_month
+from flows.chain import verified_releases
 from flows.defaults import DEFAULTS
 from flows.errors import OutputUnusable, RunError, UsageError
 from flows.manifest import Manifest
@@ -151,6 +152,8 @@ def run_month(options: RunOptions, as_stage: StageWrapper = _direct) -> RunOutco
     rules = load_rules(options.rules_path)
     folder = OutputFolder(options.output_dir)
     with _held(folder, options.dry_run) as scratch:
+        # Nothing under ledger/ or releases/ is trusted as found (docs/payments.md).
+        verified_releases(folder)
         run = MonthRun(
             options=options,
             run_id=new_run_id(options.month),

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from flows import io
+from flows.publish import OutputFolder, read_registry
 from flows.release import release_month
 
 JOURNAL = "release-journal.json"
@@ -44,7 +45,8 @@ def main() -> None:
 
     io.write_bytes_atomic = write  # type: ignore[assignment]
     os.replace = replace  # type: ignore[assignment]
-    release_month(Path(output_dir), month, "Megan Bowen")
+    run_id = read_registry(OutputFolder(Path(output_dir)))[month]["run_id"]
+    release_month(Path(output_dir), month, "Megan Bowen", run_id=run_id)
 
 
 if __name__ == "__main__":

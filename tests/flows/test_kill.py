@@ -21,11 +21,11 @@ from typer.testing import CliRunner
 from flows.batches import batch_states
 from flows.cli import app
 from flows.publish import OutputFolder, read_registry, run_lock
-from flows.release import release_month
 from flows.run import RunOptions, run_month
 from tests.flows import payment_inputs
 from tests.flows.corrections import correct_earning
 from tests.flows.payment_inputs import MONTHS
+from tests.flows.releasing import release
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parents[1] / "data" / "sample"
@@ -88,7 +88,7 @@ def release_files(out: Path, pay_date: str) -> dict[str, bool]:
 def next_command(command: str, out: Path, inputs: Path) -> None:
     """What a person runs after the killed release: release again, history, or the next month."""
     if command == "release":
-        release_month(out, "2026-01", "Megan Bowen")
+        release(out, "2026-01", "Megan Bowen")
     elif command == "history":
         result = CliRunner().invoke(app, ["history", "--output", str(out)])
         assert result.exit_code == 0, result.output

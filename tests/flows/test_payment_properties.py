@@ -14,6 +14,7 @@ few tenths of a second); HYPOTHESIS_PROFILE=long gives more.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tempfile
 from collections import defaultdict
@@ -22,17 +23,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import tests.hypothesis_profiles  # noqa: F401  (registers and loads the profiles)
 from flows.batches import batch_states
-from flows.errors import Refused
+from flows.errors import ChainBroken, Refused
 from flows.publish import OutputFolder, read_registry
-from flows.release import release_month
 from flows.run import RunOptions, run_month
 from tests.flows import payment_inputs
 from tests.flows.payment_inputs import ACCOUNTS, MONTHS, Amounts
+from tests.flows.releasing import release
 
 AMOUNTS = {
     "USD": ["0.00", "80.00", "150.00", "250.00", "700.00"],
@@ -233,7 +235,7 @@ def apply(step: int, operation: tuple, inputs: Path, out: Path, amounts: Amounts
         month = waiting[0] if waiting else MONTHS[0]
     try:
         if kind == "release":
-            done = release_month(out, month, "Megan Bowen")
+            done = release(out, month, "Megan Bowen")
             event(f"release: {done.status}")
             if done.status == "released":
                 batch = model.batches[done.payment_date]
@@ -274,9 +276,59 @@ def apply(step: int, operation: tuple, inputs: Path, out: Path, amounts: Amounts
         assert outcome.manifest.payment_date not in model.released
 
 
+TAMPERINGS = ("delete", "change", "copy beside", "symlink", "hard link")
+tamperings = st.tuples(st.integers(min_value=0, max_value=10_000), st.sampled_from(TAMPERINGS))
+
+
+def tamper(out: Path, choice: tuple[int, str], spare: Path) -> Path | None:
+    """Tamper with one file under ledger/ or releases/ (chosen by index), one way; the file."""
+    files = sorted(
+        path for top in ("ledger", "releases") for path in (out / top).rglob("*") if path.is_file()
+    )
+    if not files:
+        return None
+    index, how = choice
+    path = files[index % len(files)]
+    data = path.read_bytes()
+    if how == "delete":
+        path.unlink()
+    elif how == "change":
+        path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    elif how == "copy beside":
+        path.with_name(f"copy-{path.name}").write_bytes(data)
+    elif how == "symlink":
+        spare.write_bytes(data)  # the same bytes, but not the file the release wrote
+        path.unlink()
+        path.symlink_to(spare)
+    else:
+        os.link(path, spare)
+    return path
+
+
+def check_tampering_is_detected(inputs: Path, out: Path, choice: tuple[int, str]) -> None:
+    """Any one file under ledger/ or releases/ changed in any way stops every command that
+    reads them, naming the file, and changes nothing (docs/payments.md, the release chain)."""
+    path = tamper(out, choice, out.parent / "spare")
+    if path is None:
+        return
+    event(f"tampered: {choice[1]}")
+    before = folder_bytes(out)
+    with pytest.raises(ChainBroken) as broken:
+        batch_states(OutputFolder(out))
+    assert path.parent.name in str(broken.value)
+    for month in MONTHS:
+        with pytest.raises(ChainBroken):
+            run_month(
+                RunOptions(month=month, input_dir=inputs, output_dir=out, reason="after tampering")
+            )
+    assert folder_bytes(out) == before
+
+
 @settings(max_examples=max(25, settings.default.max_examples // 8))
-@given(first=first_amounts, sequence=sequences)
-def test_money_is_conserved_and_nothing_is_paid_twice(first: Amounts, sequence: list) -> None:
+@given(first=first_amounts, sequence=sequences, choice=tamperings)
+def test_money_is_conserved_and_nothing_is_paid_twice(
+    first: Amounts, sequence: list, choice: tuple[int, str]
+) -> None:
     """After every step, per account and for every batch B not made stale since computed:
     Σ payable of the published months <= M_B = Σ ledger (payments and forfeits) up to B's
     payment date + Σ (order + forfeit) of the unreleased published batches up to it + B's
@@ -290,3 +342,4 @@ def test_money_is_conserved_and_nothing_is_paid_twice(first: Amounts, sequence: 
         for step, operation in enumerate(sequence, start=1):
             apply(step, operation, inputs, out, amounts, model)
             check_folder(out, model)
+        check_tampering_is_detected(inputs, out, choice)

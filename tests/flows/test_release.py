@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 from flows.errors import Refused, UsageError
-from flows.release import release_month
 from flows.run import RunOptions, run_month
 from tests.coop_rules import builders as b
 from tests.flows.corrections import correct_earning
+from tests.flows.releasing import release
 
 
 def write_inputs(folder: Path, earnings: list[b.Row]) -> Path:
@@ -63,7 +63,7 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
         Decimal("150.00"),
     )
     assert (february.run_dir / "payments.csv").read_text().count("\n") == 1  # header only
-    release_month(out, "2026-02", "Megan Bowen")
+    release(out, "2026-02", "Megan Bowen")
     march = run(inputs, out, "2026-03")
     row = statement(march)
     assert (row["status"], row["brought_forward"], row["order_amount"]) == (
@@ -72,9 +72,9 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
         Decimal("250.00"),
     )
     assert row["payment_id"] == "20260415-4412907-USD"
-    done = release_month(out, "2026-03", "Megan Bowen")
+    done = release(out, "2026-03", "Megan Bowen")
     assert done.status == "released"
-    again = release_month(out, "2026-03", "Someone Else")
+    again = release(out, "2026-03", "Someone Else")
     assert again.status == "already released" and "Megan Bowen" in again.message
     ledger = pl.scan_parquet(out / "ledger").collect()
     assert ledger.get_column("amount").sum() == Decimal("250.00")
@@ -93,7 +93,7 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
     assert pl.read_parquet(corrected.run_dir / "statements.parquet").height == 0
     assert (out / "releases" / "2026-04-15" / "payments.csv").read_bytes() == bank
     # Releasing March again after its correction: its batch was released; nothing changes.
-    again = release_month(out, "2026-03", "Someone Else")
+    again = release(out, "2026-03", "Someone Else")
     assert again.status == "already released" and "Megan Bowen" in again.message
     assert "next batch" in again.message
 
@@ -111,23 +111,23 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
 def test_release_refusals(months: tuple[Path, Path]) -> None:
     inputs, out = months
     with pytest.raises(UsageError):
-        release_month(out, "2026-02", "   ")
+        release(out, "2026-02", "   ")
     run(inputs, out, "2026-02")
     with pytest.raises(Refused, match="not published"):
-        release_month(out, "2026-05", "Megan Bowen")
+        release(out, "2026-05", "Megan Bowen")
     run(inputs, out, "2026-03")
     with pytest.raises(Refused, match="batches go out in order"):
-        release_month(out, "2026-03", "Megan Bowen")
+        release(out, "2026-03", "Megan Bowen")
     # February republished after March's batch was computed: March's batch is stale.
     correct_earning(inputs, "E-02", "160.00")
     run(inputs, out, "2026-02", reason="February corrected")
-    release_month(out, "2026-02", "Megan Bowen")
+    release(out, "2026-02", "Megan Bowen")
     with pytest.raises(Refused, match="stale"):
-        release_month(out, "2026-03", "Megan Bowen")
+        release(out, "2026-03", "Megan Bowen")
     # The earnings file changed, so March's rerun needs a reason like any changed input.
     march = run(inputs, out, "2026-03", reason="February corrected")
     assert march.manifest.payments["batch"] == "proposed"
-    assert release_month(out, "2026-03", "Megan Bowen").status == "released"
+    assert release(out, "2026-03", "Megan Bowen").status == "released"
 
 
 def test_an_earlier_month_of_another_period_makes_the_batch_stale_and_a_rerun_fixes_it(
@@ -154,15 +154,15 @@ def test_an_earlier_month_of_another_period_makes_the_batch_stale_and_a_rerun_fi
     june = run(inputs, out, "2025-06")
     assert "2026-04" in june.manifest.payments["stale_batches"]
     with pytest.raises(Refused):  # June 2025's batch goes first
-        release_month(out, "2026-04", "Megan Bowen")
-    release_month(out, "2025-06", "Megan Bowen")
+        release(out, "2026-04", "Megan Bowen")
+    release(out, "2025-06", "Megan Bowen")
     with pytest.raises(Refused, match="stale"):
-        release_month(out, "2026-04", "Megan Bowen")
+        release(out, "2026-04", "Megan Bowen")
     rerun = run(inputs, out, "2026-04")
     assert rerun.status == "published"
     assert rerun.manifest.reason == "an earlier month changed"
     assert statement(rerun)["order_amount"] == Decimal("500.00")
-    assert release_month(out, "2026-04", "Megan Bowen").status == "released"
+    assert release(out, "2026-04", "Megan Bowen").status == "released"
 
 
 def test_a_batch_made_stale_by_a_month_of_an_earlier_period_is_refreshed_by_a_rerun(
@@ -193,16 +193,16 @@ def test_a_batch_made_stale_by_a_month_of_an_earlier_period_is_refreshed_by_a_re
     out = tmp_path / "out"
     run(inputs, out, "2025-07")
     run(inputs, out, "2025-06")
-    release_month(out, "2025-06", "Megan Bowen")
+    release(out, "2025-06", "Megan Bowen")
     with pytest.raises(Refused, match="stale"):
-        release_month(out, "2025-07", "Megan Bowen")
+        release(out, "2025-07", "Megan Bowen")
     july = run(inputs, out, "2025-07")
     assert july.status == "published"
     assert july.manifest.reason == "an earlier month changed"
     # June's 300.00 was paid with June's batch: July's batch pays July's 300.00 only.
     row = statement(july)
     assert (row["status"], row["owed"]) == ("PAY", Decimal("300.00"))
-    assert release_month(out, "2025-07", "Megan Bowen").status == "released"
+    assert release(out, "2025-07", "Megan Bowen").status == "released"
 
 
 def test_a_month_published_late_behind_a_release_has_no_batch_to_release(
@@ -210,13 +210,13 @@ def test_a_month_published_late_behind_a_release_has_no_batch_to_release(
 ) -> None:
     inputs, out = months
     run(inputs, out, "2026-03")
-    release_month(out, "2026-03", "Megan Bowen")
+    release(out, "2026-03", "Megan Bowen")
     february = run(inputs, out, "2026-02")
     assert february.manifest.payments["batch"] == "none"
     # February's own payment date (2026-03-15) was never released: the sentence names the
     # released batch it is behind.
     with pytest.raises(Refused, match="behind the batch of 2026-04-15, released by Megan Bowen"):
-        release_month(out, "2026-02", "Megan Bowen")
+        release(out, "2026-02", "Megan Bowen")
 
 
 def test_a_fall_after_release_is_recovered_over_two_later_months(tmp_path: Path) -> None:
@@ -232,7 +232,7 @@ def test_a_fall_after_release_is_recovered_over_two_later_months(tmp_path: Path)
     )
     out = tmp_path / "out"
     assert statement(run(inputs, out, "2026-01"))["status"] == "PAY"
-    release_month(out, "2026-01", "Megan Bowen")
+    release(out, "2026-01", "Megan Bowen")
     correct_earning(inputs, "E-01", "0.00")
     run(inputs, out, "2026-01", reason="January withdrawn")
     columns = ("status", "brought_forward", "owed", "order_amount", "carried_amount")
@@ -244,7 +244,7 @@ def test_a_fall_after_release_is_recovered_over_two_later_months(tmp_path: Path)
         Decimal("0.00"),
         Decimal("-200.00"),
     ]
-    assert release_month(out, "2026-02", "Megan Bowen").status == "released"
+    assert release(out, "2026-02", "Megan Bowen").status == "released"
     ledger = pl.read_parquet(out / "ledger" / "payment_date=2026-03-15")
     assert ledger.height == 0  # nothing paid: no ledger row
     march = statement(run(inputs, out, "2026-03"))
@@ -255,7 +255,7 @@ def test_a_fall_after_release_is_recovered_over_two_later_months(tmp_path: Path)
         Decimal("300.00"),
         Decimal("0.00"),
     ]
-    release_month(out, "2026-03", "Megan Bowen")
+    release(out, "2026-03", "Megan Bowen")
     ledger = pl.scan_parquet(out / "ledger").collect()
     # 300.00 paid for January and 300.00 in March: the 600.00 now payable, paid once.
     assert ledger.get_column("amount").sum() == Decimal("600.00")

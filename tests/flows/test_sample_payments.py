@@ -23,8 +23,9 @@ import pytest
 
 from coop_rules.vocabulary import PaymentStatus
 from flows.errors import Refused
-from flows.release import Released, release_month
+from flows.release import Released
 from flows.run import RunOptions, RunOutcome, run_month
+from tests.flows import releasing
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "data"
@@ -62,7 +63,7 @@ def run(month: str, inputs: Path, out: Path, reason: str | None = None) -> RunOu
 
 
 def release(out: Path, month: str) -> Released:
-    done = release_month(out, month, APPROVER)
+    done = releasing.release(out, month, APPROVER)
     assert done.status == "released"
     return done
 
@@ -89,7 +90,7 @@ def corrected(tmp_path_factory: pytest.TempPathFactory) -> Sequence:
         "2026-03", CORRECTED, out, reason="March earnings of 1357924 and 4490127 corrected"
     )
     with pytest.raises(Refused) as refused:
-        release_month(out, "2026-04", APPROVER)
+        releasing.release(out, "2026-04", APPROVER)
     runs["2026-04-corrected"] = run("2026-04", CORRECTED, out, reason="rerun after March")
     releases["2026-04"] = release(out, "2026-04")
     return Sequence(out, runs, releases, str(refused.value))

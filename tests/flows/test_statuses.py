@@ -10,10 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.release import release_month
 from flows.run import RunOptions, run_month
 from tests.coop_rules import builders as b
 from tests.flows.payment_inputs import write_csv
+from tests.flows.releasing import release
 
 # account -> (mpn_id, currency, January amount, January corrected, February amount)
 ACCOUNTS = {
@@ -86,7 +86,7 @@ def february(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     inputs, out = root / "in", root / "out"
     write_inputs(inputs, january=0)
     run_month(RunOptions(month="2026-01", input_dir=inputs, output_dir=out))
-    release_month(out, "2026-01", "Megan Bowen")
+    release(out, "2026-01", "Megan Bowen")
     write_inputs(inputs, january=1)
     corrected = run_month(
         RunOptions(month="2026-01", input_dir=inputs, output_dir=out, reason="January corrected")
