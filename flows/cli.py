@@ -43,9 +43,11 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from coop_rules.calendar import months_between, previous_month  # noqa: E402
+from flows import display  # noqa: E402
 from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
 from flows.manifest import Manifest, summary_sentences, summary_tables  # noqa: E402
+from flows.manifest import Table as ShownTable  # noqa: E402
 from flows.options import check_input, check_output, check_run_options  # noqa: E402
 from flows.run import RunOptions, progress, run_month, validate_month  # noqa: E402
 
@@ -69,8 +71,8 @@ class _Stdout(Console):
 out = _Stdout()
 err = Console(stderr=True)
 if not out.is_terminal:
-    # Into a file or a pipe, tables keep their full width: nothing cut at 80 columns.
-    out.width = max(out.width, 200)
+    # Into a file or a pipe, a table is one line per row, as wide as its rows (flows/display.py).
+    out.width = 10_000
 
 MonthOpt = Annotated[
     str | None,
@@ -198,18 +200,19 @@ def _summary(summary: dict[str, Any]) -> None:
 def _tables(manifest: Manifest) -> None:
     """A run's tables (totals, exceptions by code, the batch) and its reconciliation lines."""
     for shown in summary_tables(manifest):
-        if not shown.rows:
-            continue
-        table = Table(
-            title=_plain(shown.title), box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
-        )
-        for name in shown.columns:
-            table.add_column(name, justify="right" if name in shown.numeric else "left")
-        for row in shown.rows:
-            table.add_row(*(_plain(value) for value in row))
-        _say(table)
+        if shown.rows:
+            _show(shown)
     for sentence in summary_sentences(manifest):
         _say(_plain(sentence))
+
+
+def _show(shown: ShownTable) -> None:
+    """A table, every value whole (flows/display.py); a closed pipe is not an error."""
+    try:
+        display.show(out, shown)
+        out.file.flush()
+    except BrokenPipeError:
+        out.on_broken_pipe()
 
 
 def _run_one(

@@ -93,8 +93,30 @@ class Table:
     numeric: tuple[str, ...] = ()
 
 
+def shown_amount(text: str, currency: str, digits: dict[str, int]) -> str:
+    """An amount's text (always two decimals in the manifest) with its currency's minor digits:
+    JPY `1590000`, USD `10000.00`. Only zeros are dropped, so nothing is rounded."""
+    places = digits.get(currency, 2)
+    if places < 2 and "." in text:
+        whole, fraction = text.split(".")
+        if not fraction[places:].strip("0"):
+            return whole + ("." + fraction[:places] if places else "")
+    return text
+
+
+def currency_digits(manifest: Manifest) -> dict[str, int]:
+    """The minor digits of each currency, from the rules the run used."""
+    settings = manifest.rules.get("settings") or {}
+    return dict(settings.get("currencies") or {})
+
+
 def summary_tables(manifest: Manifest) -> list[Table]:
     """The tables of a run's summary: totals per currency and outcome, exceptions by code."""
+    digits = currency_digits(manifest)
+
+    def money(row: dict[str, Any], key: str) -> str:
+        return shown_amount(row[key], row["currency"], digits)
+
     totals = Table(
         f"{manifest.earning_month} paid on {manifest.payment_date}",
         ("currency", "outcome", "plans", "earned", "payable", "unpaid"),
@@ -103,9 +125,9 @@ def summary_tables(manifest: Manifest) -> list[Table]:
                 row["currency"],
                 row["outcome"],
                 str(row["plans"]),
-                row["earned_amount"],
-                row["payable_amount"],
-                row["unpaid_amount"],
+                money(row, "earned_amount"),
+                money(row, "payable_amount"),
+                money(row, "unpaid_amount"),
             )
             for row in manifest.totals
         ],
@@ -129,10 +151,10 @@ def summary_tables(manifest: Manifest) -> list[Table]:
                         row["currency"],
                         row["status"],
                         str(row["accounts"]),
-                        row["owed"],
-                        row["order_amount"],
-                        row["forfeit_amount"],
-                        row["carried_amount"],
+                        money(row, "owed"),
+                        money(row, "order_amount"),
+                        money(row, "forfeit_amount"),
+                        money(row, "carried_amount"),
                     )
                     for row in batch
                 ],

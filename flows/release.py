@@ -30,7 +30,7 @@ from coop_rules.money import to_money
 from coop_rules.payments import ledger_rows
 from flows import batches, chain, io
 from flows.errors import ChainBroken, OutputUnusable, Refused, ReleaseNotPlaced, UsageError
-from flows.manifest import Manifest
+from flows.manifest import Manifest, currency_digits, shown_amount
 from flows.publish import OutputFolder, read_registry, run_lock
 from schemas.outputs import Ledger
 
@@ -95,15 +95,20 @@ def release_month(
                 f"{month} (coop-payouts run --month {month}) and release the new batch"
             )
         release = _release(folder, month, state, name, note)
+        totals = _describe(release, _digits(folder, state.run_id))
+        bank_file = batches.release_dir(folder, state.payment_date) / "payments.csv"
         return Released(
             "released",
             month,
             state.payment_date,
-            f"the batch of {month} (paid {state.payment_date}) is released by {name}: "
-            f"{_describe(release)}; bank file {batches.release_dir(folder, state.payment_date)}"
-            "/payments.csv",
+            f"the batch of {month} (paid {state.payment_date}) is released by {name}: {totals}; "
+            f"bank file {bank_file}",
             release,
         )
+
+
+def _digits(folder: OutputFolder, run_id: str) -> dict[str, int]:
+    return currency_digits(Manifest.read(folder.run_dir(run_id) / "manifest.json"))
 
 
 def _check_run(folder: OutputFolder, state: batches.BatchState, run_id: str) -> None:
@@ -289,9 +294,11 @@ def _totals(ledger: pl.DataFrame) -> list[dict]:
     ]
 
 
-def _describe(release: dict) -> str:
+def _describe(release: dict, digits: dict[str, int]) -> str:
+    """The release's totals in a sentence, amounts with their currency's minor digits."""
     parts = [
-        f"{t['kind'].lower()} {t['currency']} {t['amount']} ({t['rows']})"
+        f"{t['kind'].lower()} {t['currency']} {shown_amount(t['amount'], t['currency'], digits)} "
+        f"({t['rows']})"
         for t in release["totals"]
     ]
     return ", ".join(parts) or "no payment (a header-only bank file)"

@@ -269,3 +269,11 @@ def test_a_bank_file_that_cannot_be_placed_leaves_no_ledger_rows(
     monkeypatch.undo()
     assert batch_states(OutputFolder(out))[JANUARY].state == "proposed"
     assert release(out, JANUARY, "Megan Bowen").status == "released"
+
+
+def test_the_release_sentence_shows_jpy_without_minor_digits(tmp_path: Path) -> None:
+    inputs = payment_inputs.write_inputs(tmp_path / "in", AMOUNTS)
+    out = tmp_path / "out"
+    run(inputs, out, JANUARY)
+    done = release(out, JANUARY, "Megan Bowen")
+    assert "payment JPY 40000 (1)" in done.message and "payment USD 250.00 (1)" in done.message
