@@ -107,7 +107,7 @@ def summary_markdown(outcome: RunOutcome) -> str:
     lines = [
         f"# coop-payouts {outcome.month}: {outcome.status}",
         "",
-        plain_markdown(outcome.message),
+        *(f"- {plain_markdown(line.strip())}" for line in outcome.message.splitlines()),
         "",
     ]
     manifest = outcome.manifest

@@ -15,7 +15,7 @@ from coop_rules.money import MONEY
 from coop_rules.reruns import change_totals, changes
 from flows import io
 from flows.errors import InputRejected, ReconciliationFailed
-from flows.manifest import OutputRecord
+from flows.manifest import OutputRecord, shown_amount
 from flows.publish import DATASETS, OutputFolder
 from flows.run import MonthRun, progress, sums_fit
 from flows.stages import route, validate
@@ -99,7 +99,9 @@ def decide_payouts(
         )
         Changes.validate(changed)
         files["changes.parquet"] = changed
-        change_summary = summarise_changes(changed, previous["run_id"])
+        change_summary = summarise_changes(
+            changed, previous["run_id"], run.rules.settings.currencies
+        )
     outputs = {
         name: OutputRecord(io.write_parquet_atomic(frame, run.staged / name), frame.height)
         for name, frame in files.items()
@@ -138,14 +140,12 @@ def gate(
     """Stop before anything is written: --strict with row exceptions, or figures that do not
     reconcile."""
     if run.options.strict and exceptions.height:
-        counts = ", ".join(f"{row['code']} {row['rows']}" for row in by_code.iter_rows(named=True))
-        first = exceptions.row(0, named=True)
+        per_file = by_code.group_by("source").agg(pl.col("rows").sum()).sort("source")
+        counts = ", ".join(f"{source} {rows}" for source, rows in per_file.iter_rows())
         kept = keep_rejected(run, exceptions)
         raise InputRejected(
-            f"--strict: {exceptions.height} row exception(s) ({counts}); the first: "
-            f"{first['source']} row {first['row_number']}, column {first['column']}: "
-            f"{first['message']}; all of them are in {kept} (and exceptions.parquet beside it); "
-            "nothing was published"
+            f"--strict: {exceptions.height} row exception(s) by file: {counts}; nothing was "
+            f"published; each row, column and code is in {kept}"
         )
     if not result.reconciliation["holds"]:
         raise ReconciliationFailed(
@@ -165,16 +165,19 @@ def keep_rejected(run: MonthRun, exceptions: pl.DataFrame) -> Path:
     return csv
 
 
-def summarise_changes(changed: pl.DataFrame, previous_run_id: str) -> dict[str, Any]:
-    """What a rerun changed, in figures and in one sentence."""
+def summarise_changes(
+    changed: pl.DataFrame, previous_run_id: str, digits: dict[str, int]
+) -> dict[str, Any]:
+    """What a rerun changed, in figures and in a few lines: one per currency."""
     totals = money_text(change_totals(changed))
     if totals:
-        parts = "; ".join(
-            f"{row['currency']}: {row['plans']} plan(s), earned "
-            f"{_signed(row['earned_difference'])}, payable {_signed(row['payable_difference'])}"
+        lines = [
+            f"  {row['currency']}: {row['plans']} plan(s), earned "
+            f"{_signed(shown_amount(row['earned_difference'], row['currency'], digits))}, "
+            f"payable {_signed(shown_amount(row['payable_difference'], row['currency'], digits))}"
             for row in totals
-        )
-        sentence = f"changed against run {previous_run_id}: {parts}"
+        ]
+        sentence = "\n".join([f"changed against run {previous_run_id}:", *lines])
     else:
         sentence = (
             f"no plan's earned amount, payable amount or outcome changed against run "

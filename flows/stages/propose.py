@@ -57,8 +57,8 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
     notes = []
     if made_stale:
         notes.append(
-            f"the proposed batches of {', '.join(made_stale)} rest on what this run replaced: "
-            "rerun those months before releasing them"
+            f"the proposed batches of {', '.join(made_stale)} were computed before this run of "
+            f"{run.month}: rerun those months before releasing them"
         )
     if released and max(released) >= pay_date.isoformat():
         return _behind_release(run, payouts, max(released), notes)

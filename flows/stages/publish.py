@@ -40,7 +40,14 @@ def build_manifest(
     published = inputs.published
     reason = inputs.reason
     if published and not reason:
-        reason = EARLIER_MONTH_CHANGED
+        # A run without --reason gets here only if its inputs and rules are the published
+        # run's (else stage read refused it); a dry run may have other inputs: it says so.
+        changed = needs_reason(published, inputs.input_digest, reason)
+        reason = (
+            "the inputs or rules changed (a run needs --reason)"
+            if changed
+            else (EARLIER_MONTH_CHANGED)
+        )
     rows = {**validated.rows, "earnings": routed.rows}
     return Manifest(
         run_id=run.run_id,
@@ -139,15 +146,15 @@ def dry_run_outcome(
 
 
 def _what_follows(manifest: Manifest) -> str:
-    """What a run's message adds after its first clause: changes, batch notes, later months."""
-    message = ""
+    """What a run's message adds after its first line, one sentence a line (each short enough
+    to read at a glance): changes, batch notes, later months."""
+    lines = []
     if manifest.changes:
-        message += f"; {manifest.changes['summary']}"
-    for note in manifest.payments.get("notes", []):
-        message += f"; {note}"
+        lines.append(manifest.changes["summary"])
+    lines += manifest.payments.get("notes", [])
     if manifest.later_months_to_rerun:
-        message += (
-            "; later published months of the period rest on what this run replaced: "
-            f"{', '.join(manifest.later_months_to_rerun)} (rerun them with backfill)"
+        lines.append(
+            "the paid-before amounts of later published months rest on the months before them: "
+            f"rerun {', '.join(manifest.later_months_to_rerun)} (backfill)"
         )
-    return message
+    return "".join(f"\n{line}" for line in lines)

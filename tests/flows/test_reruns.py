@@ -159,3 +159,12 @@ def test_a_lock_left_by_a_killed_process_does_not_block(inputs: Path, tmp_path: 
     handle = (out / ".coop" / "lock").open("a")
     fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again after the run
     handle.close()
+
+
+def test_a_check_of_changed_inputs_gives_the_true_reason(inputs: Path, tmp_path: Path) -> None:
+    """A bug: `check` said "reason: an earlier month changed" after only an input changed."""
+    out = tmp_path / "out"
+    _run(inputs, out)
+    correct_earning(inputs)
+    checked = run_month(RunOptions(month="2026-04", input_dir=inputs, output_dir=out, dry_run=True))
+    assert checked.manifest.reason == "the inputs or rules changed (a run needs --reason)"
