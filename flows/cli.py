@@ -53,6 +53,8 @@ from flows.run import RunOptions, progress, run_month, validate_month  # noqa: E
 
 app = typer.Typer(
     add_completion=False,
+    # Plain help: flags without a `<bool>` placeholder, readable on any terminal or in a pipe.
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="coop-payouts: monthly co-op incentive payouts, paid on the 15th.",
 )
@@ -93,6 +95,12 @@ AllowEmptyOpt = Annotated[
     bool,
     typer.Option(
         "--allow-empty", help="Publish the month even if it has no earnings rows (else exit 3)."
+    ),
+]
+CheckEmptyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty", help="Check the month even if it has no earnings rows (else exit 3)."
     ),
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
@@ -268,7 +276,7 @@ def check(
     input_dir: InputOpt = DEFAULTS.input_dir,
     output: OutputOpt = DEFAULTS.output_dir,
     rules: RulesOpt = None,
-    allow_empty: AllowEmptyOpt = False,
+    allow_empty: CheckEmptyOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Dry run: read, validate and compute the month as `run` would, print the same summary

@@ -188,6 +188,16 @@ def test_version_and_help(args: list[str], expected: str) -> None:
     assert expected in " ".join(result.stdout.split())
 
 
+@pytest.mark.parametrize("command", ["run", "check", "backfill", "history", "release", "serve"])
+def test_help_shows_flags_without_a_placeholder(command: str) -> None:
+    """A bug: flags showed as `--strict <bool>`, and check's --allow-empty said "Publish"."""
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.stdout
+    if command == "check":
+        assert "Publish" not in result.stdout
+
+
 # --- polars' allocator: freed pages returned soon (README "Performance") --------------------
 
 # What polars was given, in a new process that imports the command's module first.
