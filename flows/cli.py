@@ -223,6 +223,16 @@ def _show(shown: ShownTable) -> None:
         out.on_broken_pipe()
 
 
+def _refuse_early(
+    months: list[str], input_dir: Path, output: Path, rules: Path | None, reason: str | None
+) -> None:
+    """Refusals a run would reach only after Prefect starts (seconds), made at once."""
+    from flows.rules import load_rules
+    from flows.stages.read import refuse_early
+
+    refuse_early(months, input_dir, output, load_rules(rules), reason)
+
+
 def _run_one(
     month: str,
     input_dir: Path,
@@ -263,6 +273,7 @@ def run(
     try:
         chosen = validate_month(month or previous_month(datetime.now(UTC).date()))
         check_run_options(input_dir, output, reason)
+        _refuse_early([chosen], input_dir, output, rules, reason)
         _summary(_run_one(chosen, input_dir, output, rules, reason, strict, allow_empty))
     except typer.Exit:
         raise
@@ -331,6 +342,7 @@ def backfill(
         if not months:
             raise UsageError(f"--to {to_month} is before --from {from_month}")
         check_run_options(input_dir, output, reason)
+        _refuse_early(months, input_dir, output, rules, reason)
         for month in months:
             _summary(_run_one(month, input_dir, output, rules, reason, strict, allow_empty))
     except typer.Exit:

@@ -7,11 +7,13 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from coop_rules.vocabulary import Dataset
 from flows import io
 from flows.errors import Refused
-from flows.publish import read_registry
+from flows.publish import OutputFolder, read_registry
+from flows.rules import RulesFile
 from flows.run import MonthRun, progress
 
 
@@ -57,8 +59,33 @@ def read_inputs(run: MonthRun) -> ReadInputs:
     published = read_registry(run.folder).get(run.month)
     reason = run.options.reason
     if needs_reason(published, digest, reason) and not run.options.dry_run:
-        raise Refused(
-            f"--reason: {run.month} was published by run {published['run_id']} from other "
-            "inputs or rules; rerun with --reason TEXT to replace it"
-        )
+        raise _reason_needed(run.month, published)
     return ReadInputs(files, shas, extras, digest, published, reason)
+
+
+def _reason_needed(month: str, published: dict) -> Refused:
+    return Refused(
+        f"--reason: {month} was published by run {published['run_id']} from other inputs or "
+        "rules; rerun with --reason TEXT to replace it"
+    )
+
+
+def refuse_early(
+    months: list[str], input_dir: Path, output: Path, rules: RulesFile, reason: str | None
+) -> None:
+    """What a run would refuse at stage read, judged before Prefect starts (docs/operations.md):
+    missing input files, every one named, and headers; a published month whose inputs or
+    rules changed, without --reason. The inputs are fingerprinted only in that last case."""
+    files = io.find_inputs(input_dir)
+    for file in files.values():
+        io.input_columns(file)
+    if reason:
+        return
+    registry = read_registry(OutputFolder(output))
+    published = [month for month in months if month in registry]
+    if not published:
+        return
+    digest = input_digest(fingerprint(files), rules.sha256)
+    for month in published:
+        if needs_reason(registry[month], digest, reason):
+            raise _reason_needed(month, registry[month])

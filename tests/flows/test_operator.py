@@ -55,6 +55,31 @@ def everything(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
 
 
+# --- refusals made before Prefect starts ----------------------------------------------------
+
+
+def test_a_changed_rerun_without_reason_is_refused_before_prefect(
+    inputs: Path, tmp_path: Path
+) -> None:
+    """A bug: told after 8-9 s, once Prefect had started."""
+    out = tmp_path / "out"
+    first = run_month(RunOptions(month=MONTH, input_dir=inputs, output_dir=out))
+    correct_earning(inputs)
+    for command in (["run", "--month", MONTH], ["backfill", "--from", "2026-03", "--to", MONTH]):
+        result = CliRunner().invoke(app, [*command, "--input", str(inputs), "--output", str(out)])
+        assert result.exit_code == 4, result.output
+        assert f"--reason: {MONTH} was published by run {first.run_id}" in result.stderr
+
+
+def test_a_missing_input_file_is_refused_before_prefect(inputs: Path, tmp_path: Path) -> None:
+    (inputs / "plans.csv").unlink()
+    result = CliRunner().invoke(
+        app, ["run", "--month", MONTH, "--input", str(inputs), "--output", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 3, result.output
+    assert "plans.csv" in result.stderr
+
+
 # --- check: a dry run -----------------------------------------------------------------------
 
 
