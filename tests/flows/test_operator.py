@@ -223,7 +223,7 @@ def test_help_shows_flags_without_a_placeholder(command: str) -> None:
         assert "Publish" not in result.stdout
 
 
-# --- polars' allocator: freed pages returned soon (README "Performance") --------------------
+# --- polars' allocator: freed pages returned soon (docs/performance.md) --------------------
 
 # What polars was given, in a new process that imports the command's module first.
 ALLOCATOR_PROBE = "import os, flows.cli, polars; print(os.environ['_RJEM_MALLOC_CONF'])"
