@@ -12,10 +12,10 @@ import polars as pl
 
 from coop_rules import payments
 from coop_rules.calendar import payment_date
-from coop_rules.money import MONEY, to_money
+from coop_rules.money import LARGEST, MONEY, to_wide
 from coop_rules.vocabulary import Dataset
 from flows import batches, io
-from flows.errors import ReconciliationFailed
+from flows.errors import ReconciliationFailed, RunError
 from flows.manifest import OutputRecord
 from flows.publish import read_registry
 from flows.run import MonthRun, progress
@@ -68,11 +68,19 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
             payouts.select(list(payments.PAYABLE_SCHEMA)),
         ]
     )
+    ledger = batches.ledger(folder)
+    proposed_before = _proposed_before(run, pay_date.isoformat(), released)
+    # A balance a statement row cannot hold stops the run by name (docs/payments.md).
+    beyond = payments.balances_beyond_money(
+        payable=payable, released=ledger, proposed=proposed_before, month=run.month
+    )
+    if beyond.height:
+        raise RunError(_beyond_money(run, pay_date.isoformat(), beyond))
     batch = propose(
         payouts=payouts,
         payable=payable,
-        released=batches.ledger(folder),
-        proposed=_proposed_before(run, pay_date.isoformat(), released),
+        released=ledger,
+        proposed=proposed_before,
         profiles=(
             work.get(run, Dataset.PAYMENT_PROFILES.value)
             if work.has(run, Dataset.PAYMENT_PROFILES.value)
@@ -101,6 +109,24 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
             "stale_batches": made_stale,
             "notes": notes,
         },
+    )
+
+
+def _beyond_money(run: MonthRun, pay_date: str, beyond: pl.DataFrame) -> str:
+    """The sentence for balances a statement row cannot hold (docs/payments.md, "Balances
+    beyond Decimal(18, 2)"): the first account, the figure that does not fit, exactly."""
+    first = beyond.row(0, named=True)
+    figure = next(
+        name
+        for name in ("owed", "payable_this_month", "brought_forward")
+        if abs(first[name]) > LARGEST
+    )
+    more = beyond.height - 1
+    others = f" (and {more} more account(s))" if more else ""
+    return (
+        f"the balance of account {first['mpn_id']} {first['currency']} in the batch of "
+        f"{run.month} (paid {pay_date}) does not fit Decimal(18, 2), 16 digits before the "
+        f"point: {figure} {first[figure]}{others}; nothing was published"
     )
 
 
@@ -182,7 +208,7 @@ def _totals(statements: pl.DataFrame) -> pl.DataFrame:
         .agg(
             pl.len().cast(pl.Int64).alias("accounts"),
             *(
-                to_money(pl.col(name).sum()).alias(name)
+                to_wide(pl.col(name).sum()).alias(name)
                 for name in ("owed", "order_amount", "forfeit_amount", "carried_amount")
             ),
         )

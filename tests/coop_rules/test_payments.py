@@ -28,6 +28,7 @@ from coop_rules.payments import (
     RELEASED_SCHEMA,
     STATEMENT_COLUMNS,
     amount_text,
+    balances_beyond_money,
     ledger_rows,
     payment_orders,
     reconcile_payments,
@@ -265,6 +266,57 @@ def test_statement_columns_types_and_order() -> None:
         PAY_DAY,
     )
     assert (first["payable_this_month"], first["status"]) == (D("15.50"), "BELOW_MINIMUM")
+
+
+LARGEST = "9999999999999999.99"  # the largest Decimal(18, 2) amount
+HALF = "5000000000000000.00"
+
+# (payable rows of one account, released, proposed, the figures that do not fit).
+BEYOND_CASES = [
+    pytest.param([(EARLIER, LARGEST)], [], [], [], id="largest-fits"),
+    pytest.param([(EARLIER, HALF), (MONTH, HALF)], [], [], [("owed", "10000000000000000.00")],
+                 id="owed-one-cent-beyond"),
+    pytest.param([(EARLIER, LARGEST), (MONTH, LARGEST)], [LARGEST], [], [],
+                 id="sum-beyond-balance-fits-after-release"),
+    pytest.param([(EARLIER, LARGEST), (MONTH, LARGEST)], [], [LARGEST], [],
+                 id="sum-beyond-balance-fits-after-proposed"),
+    pytest.param([(EARLIER, HALF), (MONTH, HALF)], ["0.01"], [], [],
+                 id="one-cent-released-fits"),
+    pytest.param([(MONTH, HALF)], [LARGEST], ["0.01"],
+                 [("brought_forward", "-10000000000000000.00")], id="brought-forward-beyond"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("payable", "released", "proposed", "beyond"), BEYOND_CASES)
+def test_balances_beyond_decimal_18_2_are_found_exactly(
+    payable: list[tuple[str, str]], released: list[str], proposed: list[str], beyond: list
+) -> None:
+    found = balances_beyond_money(
+        payable=frame(PAYABLE_SCHEMA, [(MPN, "USD", m, D(a)) for m, a in payable]),
+        released=frame(RELEASED_SCHEMA, [(MPN, "USD", D(a)) for a in released]),
+        proposed=frame(PROPOSED_SCHEMA, [(MPN, "USD", D(a), D(0)) for a in proposed]),
+        month=MONTH,
+    )
+    assert [
+        (name, str(row[name]))
+        for row in found.iter_rows(named=True)
+        for name in ("owed", "brought_forward")
+        if abs(row[name]) > D(LARGEST)
+    ] == beyond
+    assert found.select("mpn_id", "currency").rows() == [(MPN, "USD")] * bool(beyond)
+    if not beyond:  # then the statement row holds the balance as it is
+        rows = statement_rows(
+            payable=frame(PAYABLE_SCHEMA, [(MPN, "USD", m, D(a)) for m, a in payable]),
+            released=frame(RELEASED_SCHEMA, [(MPN, "USD", D(a)) for a in released]),
+            proposed=frame(PROPOSED_SCHEMA, [(MPN, "USD", D(a), D(0)) for a in proposed]),
+            profiles=None,
+            month=MONTH,
+            payment_date=PAY_DAY,
+            run_id=RUN_ID,
+            settings=SETTINGS,
+        )
+        owed = sum(D(a) for _, a in payable) - sum(D(a) for a in released + proposed)
+        assert rows.get_column("owed").to_list() == [owed]
 
 
 def batch(month: str, payable: Rows, proposed: Rows = (), released: Rows = ()) -> dict:
