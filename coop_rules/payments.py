@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from coop_rules.money import MONEY, ZERO, fits_money, to_money, to_wide
+from coop_rules.money import MONEY, WIDE, ZERO, fits_money, to_money, to_wide
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import LedgerKind, PaymentStatus, ProfileStatus
 
@@ -348,6 +348,43 @@ def amount_text(amount: pl.Expr, currency: pl.Expr, settings: RuleSettings) -> p
         .when((digits == 1) & text.str.ends_with("0"))
         .then(text.str.head(-1))
         .otherwise(text)
+    )
+
+
+# --- What a rerun changes per account -----------------------------------------------------------
+
+# One row per account whose owed changes: before, after and after - before. A swing between two
+# balances may exceed Decimal(18, 2), so the difference is kept wide.
+OWED_CHANGE_SCHEMA: dict[str, pl.DataType] = {
+    "mpn_id": pl.String(),
+    "currency": pl.String(),
+    "before": MONEY,
+    "after": MONEY,
+    "difference": WIDE,
+}
+
+
+def owed_changes(before: pl.DataFrame, after: pl.DataFrame, amount: str) -> pl.DataFrame:
+    """The accounts whose `amount`, summed per account, differs between `before` and `after`
+    (an account missing from one side counts 0 there), largest absolute difference first.
+
+    For a rerun that proposes a batch, the two sides are the replaced and the new statement
+    (`owed`); for a run that proposes none, the month's payout rows published before and now
+    (`payable_amount`): their difference is what each account's owed takes to the next batch.
+    """
+
+    def side(frame: pl.DataFrame, name: str) -> pl.LazyFrame:
+        return _per_account(frame, pl.col(amount), name)
+
+    return (
+        side(before, "before")
+        .join(side(after, "after"), on=list(ACCOUNT), how="full", coalesce=True)
+        .with_columns(to_money(pl.col("before", "after").fill_null(0)))
+        .with_columns(to_wide(pl.col("after") - pl.col("before")).alias("difference"))
+        .filter(pl.col("difference") != ZERO)
+        .sort(pl.col("difference").abs(), *ACCOUNT, descending=[True, False, False])
+        .select(list(OWED_CHANGE_SCHEMA))
+        .collect()
     )
 
 

@@ -30,6 +30,7 @@ from coop_rules.payments import (
     amount_text,
     balances_beyond_money,
     ledger_rows,
+    owed_changes,
     payment_orders,
     reconcile_payments,
     statement_rows,
@@ -317,6 +318,32 @@ def test_balances_beyond_decimal_18_2_are_found_exactly(
         )
         owed = sum(D(a) for _, a in payable) - sum(D(a) for a in released + proposed)
         assert rows.get_column("owed").to_list() == [owed]
+
+
+OWED = {"mpn_id": pl.String, "currency": pl.String, "owed": MONEY}
+OWED_CASES = [
+    pytest.param([("A", "USD", "6780.25")], [("B", "USD", "6780.25")],
+                 [("A", "USD", "6780.25", "0.00", "-6780.25"),
+                  ("B", "USD", "0.00", "6780.25", "6780.25")], id="moved-between-accounts"),
+    pytest.param([("A", "USD", "100.00"), ("A", "USD", "50.00")], [("A", "USD", "150.00")], [],
+                 id="plans-of-one-account-summed-unchanged"),
+    pytest.param([("A", "USD", "10.00"), ("A", "EUR", "10.00")], [("A", "USD", "10.00")],
+                 [("A", "EUR", "10.00", "0.00", "-10.00")], id="an-account-gone"),
+    pytest.param([("A", "USD", "5.00"), ("B", "USD", "-300.00")], [("A", "USD", "-5.00")],
+                 [("B", "USD", "-300.00", "0.00", "300.00"),
+                  ("A", "USD", "5.00", "-5.00", "-10.00")], id="largest-absolute-first"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), OWED_CASES)
+def test_owed_changes_per_account(before: Rows, after: Rows, expected: Rows) -> None:
+    def side(rows: Rows) -> pl.DataFrame:
+        return frame(OWED, [(f"100000{m == 'B':d}", c, D(a)) for m, c, a in rows])
+
+    changed = owed_changes(side(before), side(after), "owed")
+    assert changed.rows() == [
+        (f"100000{m == 'B':d}", c, D(x), D(y), D(z)) for m, c, x, y, z in expected
+    ]
 
 
 def batch(month: str, payable: Rows, proposed: Rows = (), released: Rows = ()) -> dict:
