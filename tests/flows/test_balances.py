@@ -18,6 +18,7 @@ from flows import orchestration, prefect_server
 from flows.cli import app
 from flows.errors import RunError
 from flows.manifest import summary_sentences, summary_tables
+from flows.orchestration import summary_markdown
 from flows.run import RunOptions, RunOutcome, run_month
 from flows.stages.propose import owed_change_record
 from tests.coop_rules import builders as b
@@ -195,6 +196,10 @@ def test_a_plan_moved_after_release_names_both_accounts(tmp_path: Path) -> None:
         (PARTNER_B, "USD", "0.00", MOVED, "+" + MOVED),
         (PARTNER_A, "USD", MOVED, "0.00", "-" + MOVED),
     ]
+    # The Prefect summary artifact shows the same table.
+    markdown = summary_markdown(rerun)
+    assert f"| {PARTNER_A} | USD | {MOVED} | 0.00 | -{MOVED} |" in markdown
+    assert f"| {PARTNER_B} | USD | 0.00 | {MOVED} | +{MOVED} |" in markdown
     # April's batch takes the difference: A recovers what it was paid, B is paid it.
     april = run(inputs, out, "2026-04")
     assert {(r["mpn_id"], r["status"], r["owed"]) for r in statement(april)} == {
