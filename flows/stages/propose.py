@@ -1,6 +1,7 @@
 """Stage "propose payments": the batch for the payment date from each account's balance
 (`pipeline/propose.py`, docs/payments.md), written into the staged run; or, for a month
-published behind a released batch, no batch and the difference it makes to the next one."""
+published behind a released batch, no batch and the difference it makes to the next one. A
+rerun, and a run that proposes no batch, also names each account whose owed it changes."""
 
 from __future__ import annotations
 
