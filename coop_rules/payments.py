@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from coop_rules.money import MONEY, ZERO, to_money
+from coop_rules.money import MONEY, WIDE, ZERO, fits_money, to_money, to_wide
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import LedgerKind, PaymentStatus, ProfileStatus
 
@@ -167,6 +167,80 @@ def payment_id(payment_date: date) -> pl.Expr:
     )
 
 
+def account_balances(
+    *,
+    payable: pl.DataFrame,
+    released: pl.DataFrame,
+    proposed: pl.DataFrame,
+    month: str,
+) -> pl.LazyFrame:
+    """Per account with a non-zero `owed` or `payable_this_month`: `payable_this_month`,
+    `owed` and `brought_forward`, in `Decimal(38, 2)`.
+
+    owed = payable of months <= M - ledger - (order + forfeit) of earlier proposed batches;
+    brought_forward = owed - payable_this_month. The sums stay wide: the payable of many
+    months may not fit `Decimal(18, 2)` though the balance does (`balances_beyond_money`).
+    """
+    upto = payable.filter(pl.col("earning_month") <= month)
+    this_month = payable.filter(pl.col("earning_month") == month)
+    amounts = ("payable_to_date", "payable_this_month", "released", "proposed")
+    return (
+        _per_account(upto, pl.col("payable_amount"), "payable_to_date")
+        .join(
+            _per_account(this_month, pl.col("payable_amount"), "payable_this_month"),
+            on=list(ACCOUNT),
+            how="full",
+            coalesce=True,
+        )
+        .join(
+            _per_account(released, pl.col("amount"), "released"),
+            on=list(ACCOUNT),
+            how="full",
+            coalesce=True,
+        )
+        .join(
+            _per_account(proposed, pl.col("order_amount") + pl.col("forfeit_amount"), "proposed"),
+            on=list(ACCOUNT),
+            how="full",
+            coalesce=True,
+        )
+        .with_columns(to_wide(pl.col(amounts)).fill_null(0))
+        .with_columns(
+            to_wide(pl.col("payable_to_date") - pl.col("released") - pl.col("proposed")).alias(
+                "owed"
+            )
+        )
+        .with_columns(
+            to_wide(pl.col("owed") - pl.col("payable_this_month")).alias("brought_forward")
+        )
+        .filter((pl.col("owed") != ZERO) | (pl.col("payable_this_month") != ZERO))
+        .select(*ACCOUNT, "payable_this_month", "owed", "brought_forward")
+    )
+
+
+def balances_beyond_money(
+    *,
+    payable: pl.DataFrame,
+    released: pl.DataFrame,
+    proposed: pl.DataFrame,
+    month: str,
+) -> pl.DataFrame:
+    """The accounts whose `owed`, `payable_this_month` or `brought_forward` does not fit
+    `Decimal(18, 2)` (an exact comparison), largest `owed` first: a statement row cannot hold
+    them, so the batch cannot be proposed. Empty when every balance fits."""
+    balances = account_balances(payable=payable, released=released, proposed=proposed, month=month)
+    fits = (
+        fits_money(pl.col("owed"))
+        & fits_money(pl.col("payable_this_month"))
+        & fits_money(pl.col("brought_forward"))
+    )
+    return (
+        balances.filter(~fits)
+        .sort(pl.col("owed").abs(), *ACCOUNT, descending=[True, False, False])
+        .collect()
+    )
+
+
 def statement_rows(
     *,
     payable: pl.DataFrame,
@@ -187,40 +261,12 @@ def statement_rows(
     of months before `month`. `profiles` (PROFILE_SCHEMA): the valid payment profile rows, or
     None when no profile file was given (then every account is enrolled).
 
-    owed = payable of months <= M - ledger - (order + forfeit) of earlier proposed batches;
-    brought_forward = owed - payable_this_month; carried = owed - order - forfeit.
+    owed and brought_forward as `account_balances`; carried = owed - order - forfeit. A
+    balance that does not fit `Decimal(18, 2)` raises: check `balances_beyond_money` first.
     """
-    upto = payable.filter(pl.col("earning_month") <= month)
-    this_month = payable.filter(pl.col("earning_month") == month)
-    amounts = ("payable_to_date", "payable_this_month", "released", "proposed")
-    accounts = (
-        _per_account(upto, pl.col("payable_amount"), "payable_to_date")
-        .join(
-            _per_account(this_month, pl.col("payable_amount"), "payable_this_month"),
-            on=list(ACCOUNT),
-            how="full",
-            coalesce=True,
-        )
-        .join(
-            _per_account(released, pl.col("amount"), "released"),
-            on=list(ACCOUNT),
-            how="full",
-            coalesce=True,
-        )
-        .join(
-            _per_account(proposed, pl.col("order_amount") + pl.col("forfeit_amount"), "proposed"),
-            on=list(ACCOUNT),
-            how="full",
-            coalesce=True,
-        )
-        .with_columns(to_money(pl.col(amounts).fill_null(ZERO)))
-        .with_columns(
-            to_money(pl.col("payable_to_date") - pl.col("released") - pl.col("proposed")).alias(
-                "owed"
-            )
-        )
-        .filter((pl.col("owed") != ZERO) | (pl.col("payable_this_month") != ZERO))
-    )
+    accounts = account_balances(
+        payable=payable, released=released, proposed=proposed, month=month
+    ).with_columns(to_money(pl.col("payable_this_month", "owed", "brought_forward")))
     profile_rows = (
         profiles.lazy().select(list(PROFILE_SCHEMA))
         if profiles is not None
@@ -244,7 +290,6 @@ def statement_rows(
             to_money(
                 pl.when(status == PaymentStatus.FORFEITED.value).then(owed).otherwise(ZERO)
             ).alias("forfeit_amount"),
-            to_money(owed - pl.col("payable_this_month")).alias("brought_forward"),
         )
         .with_columns(
             to_money(owed - pl.col("order_amount") - pl.col("forfeit_amount")).alias(
@@ -306,12 +351,50 @@ def amount_text(amount: pl.Expr, currency: pl.Expr, settings: RuleSettings) -> p
     )
 
 
+# --- What a rerun changes per account -----------------------------------------------------------
+
+# One row per account whose owed changes: before, after and after - before. A swing between two
+# balances may exceed Decimal(18, 2), so the difference is kept wide.
+OWED_CHANGE_SCHEMA: dict[str, pl.DataType] = {
+    "mpn_id": pl.String(),
+    "currency": pl.String(),
+    "before": MONEY,
+    "after": MONEY,
+    "difference": WIDE,
+}
+
+
+def owed_changes(before: pl.DataFrame, after: pl.DataFrame, amount: str) -> pl.DataFrame:
+    """The accounts whose `amount`, summed per account, differs between `before` and `after`
+    (an account missing from one side counts 0 there), largest absolute difference first.
+
+    For a rerun that proposes a batch, the two sides are the replaced and the new statement
+    (`owed`); for a run that proposes none, the month's payout rows published before and now
+    (`payable_amount`): their difference is what each account's owed takes to the next batch.
+    """
+
+    def side(frame: pl.DataFrame, name: str) -> pl.LazyFrame:
+        return _per_account(frame, pl.col(amount), name)
+
+    return (
+        side(before, "before")
+        .join(side(after, "after"), on=list(ACCOUNT), how="full", coalesce=True)
+        .with_columns(to_money(pl.col("before", "after").fill_null(0)))
+        .with_columns(to_wide(pl.col("after") - pl.col("before")).alias("difference"))
+        .filter(pl.col("difference") != ZERO)
+        .sort(pl.col("difference").abs(), *ACCOUNT, descending=[True, False, False])
+        .select(list(OWED_CHANGE_SCHEMA))
+        .collect()
+    )
+
+
 # --- Reconciliation ---------------------------------------------------------------------------
 
 
 def _sums(frame: pl.DataFrame, **amounts: pl.Expr) -> pl.DataFrame:
+    # Wide: the accounts of a currency together may hold more than Decimal(18, 2) does.
     return frame.group_by("currency").agg(
-        to_money(expr.sum()).alias(name) for name, expr in amounts.items()
+        to_wide(expr.sum()).alias(name) for name, expr in amounts.items()
     )
 
 

@@ -70,7 +70,11 @@ def published_payable(folder: OutputFolder, before: str) -> pl.DataFrame:
 @dataclass(frozen=True)
 class BatchState:
     """The batch of a published month: proposed, stale, released or none (a correction
-    published behind a released batch proposes none)."""
+    published behind a released batch proposes none).
+
+    `released` is the release of the month's payment date, even when the month was rerun since
+    (state "none"): what was paid stays visible (docs/payments.md, "Approval in Prefect, and
+    history"). `behind` is the released batch a month of state "none" was published behind."""
 
     month: str
     run_id: str
@@ -78,6 +82,25 @@ class BatchState:
     state: str  # "proposed" | "stale" | "released" | "none"
     released: dict | None
     stale_because: str | None
+    behind: str | None = None
+
+    @property
+    def released_by(self) -> str | None:
+        return (self.released or {}).get("approved_by")
+
+    @property
+    def released_at(self) -> str | None:
+        return (self.released or {}).get("released_at")
+
+    @property
+    def released_run(self) -> str | None:
+        """The run whose batch was released (an earlier run of the month, if rerun since)."""
+        return (self.released or {}).get("run_id")
+
+    @property
+    def difference_to_next_batch(self) -> bool:
+        """The published run proposes no batch: its difference goes to the next batch."""
+        return self.state == "none"
 
 
 def batch_states(folder: OutputFolder) -> dict[str, BatchState]:
@@ -91,14 +114,16 @@ def batch_states(folder: OutputFolder) -> dict[str, BatchState]:
         pay_date = manifest.payment_date
         batch = manifest.payments or {}
         release = released.get(pay_date)
+        behind = None
         if release and release.get("run_id") == run_id:
             state, because = "released", None
         elif batch.get("batch") != "proposed":
             state, because = "none", None
+            behind = batch.get("released_batch")
         else:
             because = stale_because(registry, month, batch.get("basis", {}))
             state = "stale" if because else "proposed"
-        states[month] = BatchState(month, run_id, pay_date, state, release, because)
+        states[month] = BatchState(month, run_id, pay_date, state, release, because, behind)
     return states
 
 

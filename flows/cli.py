@@ -385,12 +385,27 @@ def history(
             state = states.get(manifest["earning_month"])
             is_published = published == manifest["run_id"]
             batch = ""
+            # What was paid stays visible after a rerun (docs/payments.md, "Approval in
+            # Prefect, and history"): on the published run and on the run that was released.
+            paid = state.released_run if state is not None else None
+            shows_release = paid is not None and (is_published or paid == manifest["run_id"])
+            released = (
+                f"released by {state.released_by} at {state.released_at} (run {paid})"
+                if state is not None and shows_release
+                else ""
+            )
+            next_batch = is_published and state is not None and state.difference_to_next_batch
             if is_published and state is not None:
-                batch = state.state
-                if state.state == "released" and state.released:
-                    batch += f" by {state.released['approved_by']} {state.released['released_at']}"
+                batch = released or state.state
+                if next_batch and not released:
+                    behind = state.behind or "a later month"
+                    batch += f": published behind the released batch of {behind}"
+                if next_batch:
+                    batch += "; difference to the next batch"
                 if state.stale_because:
                     batch += f" ({state.stale_because})"
+            elif released:
+                batch = released
             rows.append(
                 {
                     "month": manifest["earning_month"],
@@ -400,6 +415,10 @@ def history(
                     "supersedes": manifest.get("supersedes"),
                     "reason": manifest.get("reason"),
                     "batch": batch,
+                    "released_by": state.released_by if state and shows_release else None,
+                    "released_at": state.released_at if state and shows_release else None,
+                    "released_run": paid if shows_release else None,
+                    "difference_to_next_batch": bool(next_batch),
                 }
             )
         if as_json:

@@ -161,7 +161,50 @@ def summary_tables(manifest: Manifest) -> list[Table]:
                 numeric=("accounts", "owed", "order", "forfeit", "carried"),
             )
         )
+    changed = manifest.payments.get("owed_changes") or {}
+    if changed.get("largest"):
+        tables.append(_owed_changes(manifest, changed, digits))
     return tables
+
+
+def _owed_changes(manifest: Manifest, changed: dict[str, Any], digits: dict[str, int]) -> Table:
+    """The accounts whose owed the run changes, largest difference first (docs/payments.md,
+    "Accounts whose owed changes")."""
+    shown = len(changed["largest"])
+    count = f"{shown} of {changed['accounts']}" if changed["accounts"] > shown else str(shown)
+    if changed["basis"] == "next batch":
+        title = (
+            f"accounts whose owed changes in the next batch ({count}): their payable of "
+            f"{manifest.earning_month} before and after this run"
+        )
+    else:
+        title = (
+            f"accounts whose owed changes ({count}): the statement of run "
+            f"{changed['compared_with']} before, this run's after"
+        )
+
+    def money(row: dict[str, Any], key: str) -> str:
+        return shown_amount(row[key], row["currency"], digits)
+
+    return Table(
+        title,
+        ("account", "currency", "before", "after", "difference"),
+        [
+            (
+                row["mpn_id"],
+                row["currency"],
+                money(row, "before"),
+                money(row, "after"),
+                _signed(money(row, "difference")),
+            )
+            for row in changed["largest"]
+        ],
+        numeric=("before", "after", "difference"),
+    )
+
+
+def _signed(text: str) -> str:
+    return text if text.startswith("-") else f"+{text}"
 
 
 def summary_sentences(manifest: Manifest) -> list[str]:
@@ -177,6 +220,19 @@ def summary_sentences(manifest: Manifest) -> list[str]:
         lines.append(f"payments reconciliation {'holds' if payments['holds'] else 'FAILS'}")
     if manifest.supersedes:
         lines.append(f"replaces run {manifest.supersedes}; reason: {manifest.reason}")
+    changed = manifest.payments.get("owed_changes") or {}
+    if changed.get("largest"):
+        if changed["basis"] == "next batch":
+            lines.append(
+                "the next batch takes each account's difference through its owed: a rise is "
+                "paid with it, a fall is recovered from it"
+            )
+        more = changed["accounts"] - len(changed["largest"])
+        if more:
+            lines.append(
+                f"{more} more account(s) whose owed changes are not shown: the run folder's "
+                f"{changed['file']} lists all {changed['accounts']}"
+            )
     return lines
 
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from coop_rules import payments
 from coop_rules.integrity import OK
-from coop_rules.money import to_money
+from coop_rules.money import to_wide
 from coop_rules.settings import RuleSettings
 
 
@@ -70,12 +70,12 @@ def difference_to_next_batch(now: pl.DataFrame, before: pl.DataFrame) -> pl.Data
     the next batch: its payable amounts now less those published before."""
 
     def per_currency(frame: pl.DataFrame, name: str) -> pl.DataFrame:
-        return frame.group_by("currency").agg(to_money(pl.col("payable_amount").sum()).alias(name))
+        return frame.group_by("currency").agg(to_wide(pl.col("payable_amount").sum()).alias(name))
 
     return (
         per_currency(now, "now")
         .join(per_currency(before, "before"), on="currency", how="full", coalesce=True)
         .with_columns(pl.col("now", "before").fill_null(0))
-        .select("currency", to_money(pl.col("now") - pl.col("before")).alias("difference"))
+        .select("currency", to_wide(pl.col("now") - pl.col("before")).alias("difference"))
         .sort("currency")
     )

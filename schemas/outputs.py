@@ -16,6 +16,7 @@ from coop_rules.money import ZERO
 from coop_rules.vocabulary import Code, Dataset, LedgerKind, Outcome, PaymentStatus, Reason
 
 Money = Decimal(18, 2)  # pandera's polars Decimal(precision, scale)
+WideMoney = Decimal(38, 2)  # a sum or a difference of amounts, exact beyond Decimal(18, 2)
 Instant = DateTime(time_zone="UTC", time_unit="us")
 MONTH_FORM = r"^[0-9]{4}-[0-9]{2}$"
 MPN_FORM = r"^[0-9]{6,10}$"
@@ -264,3 +265,19 @@ class Changes(pa.DataFrameModel):
     class Config:
         strict = True
         ordered = True
+
+
+class OwedChanges(pa.DataFrameModel):
+    """Per account whose owed a run changes: before, after and the difference (docs/payments.md,
+    "Accounts whose owed changes"). The difference of two balances may exceed 16 digits."""
+
+    mpn_id: str = Field(nullable=False, str_matches=MPN_FORM)
+    currency: str = Field(nullable=False, str_matches=CURRENCY_FORM)
+    before: Money = Field(nullable=False)
+    after: Money = Field(nullable=False)
+    difference: WideMoney = Field(nullable=False)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["mpn_id", "currency"]

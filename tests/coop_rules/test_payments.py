@@ -28,7 +28,9 @@ from coop_rules.payments import (
     RELEASED_SCHEMA,
     STATEMENT_COLUMNS,
     amount_text,
+    balances_beyond_money,
     ledger_rows,
+    owed_changes,
     payment_orders,
     reconcile_payments,
     statement_rows,
@@ -265,6 +267,83 @@ def test_statement_columns_types_and_order() -> None:
         PAY_DAY,
     )
     assert (first["payable_this_month"], first["status"]) == (D("15.50"), "BELOW_MINIMUM")
+
+
+LARGEST = "9999999999999999.99"  # the largest Decimal(18, 2) amount
+HALF = "5000000000000000.00"
+
+# (payable rows of one account, released, proposed, the figures that do not fit).
+BEYOND_CASES = [
+    pytest.param([(EARLIER, LARGEST)], [], [], [], id="largest-fits"),
+    pytest.param([(EARLIER, HALF), (MONTH, HALF)], [], [], [("owed", "10000000000000000.00")],
+                 id="owed-one-cent-beyond"),
+    pytest.param([(EARLIER, LARGEST), (MONTH, LARGEST)], [LARGEST], [], [],
+                 id="sum-beyond-balance-fits-after-release"),
+    pytest.param([(EARLIER, LARGEST), (MONTH, LARGEST)], [], [LARGEST], [],
+                 id="sum-beyond-balance-fits-after-proposed"),
+    pytest.param([(EARLIER, HALF), (MONTH, HALF)], ["0.01"], [], [],
+                 id="one-cent-released-fits"),
+    pytest.param([(MONTH, HALF)], [LARGEST], ["0.01"],
+                 [("brought_forward", "-10000000000000000.00")], id="brought-forward-beyond"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("payable", "released", "proposed", "beyond"), BEYOND_CASES)
+def test_balances_beyond_decimal_18_2_are_found_exactly(
+    payable: list[tuple[str, str]], released: list[str], proposed: list[str], beyond: list
+) -> None:
+    found = balances_beyond_money(
+        payable=frame(PAYABLE_SCHEMA, [(MPN, "USD", m, D(a)) for m, a in payable]),
+        released=frame(RELEASED_SCHEMA, [(MPN, "USD", D(a)) for a in released]),
+        proposed=frame(PROPOSED_SCHEMA, [(MPN, "USD", D(a), D(0)) for a in proposed]),
+        month=MONTH,
+    )
+    assert [
+        (name, str(row[name]))
+        for row in found.iter_rows(named=True)
+        for name in ("owed", "brought_forward")
+        if abs(row[name]) > D(LARGEST)
+    ] == beyond
+    assert found.select("mpn_id", "currency").rows() == [(MPN, "USD")] * bool(beyond)
+    if not beyond:  # then the statement row holds the balance as it is
+        rows = statement_rows(
+            payable=frame(PAYABLE_SCHEMA, [(MPN, "USD", m, D(a)) for m, a in payable]),
+            released=frame(RELEASED_SCHEMA, [(MPN, "USD", D(a)) for a in released]),
+            proposed=frame(PROPOSED_SCHEMA, [(MPN, "USD", D(a), D(0)) for a in proposed]),
+            profiles=None,
+            month=MONTH,
+            payment_date=PAY_DAY,
+            run_id=RUN_ID,
+            settings=SETTINGS,
+        )
+        owed = sum(D(a) for _, a in payable) - sum(D(a) for a in released + proposed)
+        assert rows.get_column("owed").to_list() == [owed]
+
+
+OWED = {"mpn_id": pl.String, "currency": pl.String, "owed": MONEY}
+OWED_CASES = [
+    pytest.param([("A", "USD", "6780.25")], [("B", "USD", "6780.25")],
+                 [("A", "USD", "6780.25", "0.00", "-6780.25"),
+                  ("B", "USD", "0.00", "6780.25", "6780.25")], id="moved-between-accounts"),
+    pytest.param([("A", "USD", "100.00"), ("A", "USD", "50.00")], [("A", "USD", "150.00")], [],
+                 id="plans-of-one-account-summed-unchanged"),
+    pytest.param([("A", "USD", "10.00"), ("A", "EUR", "10.00")], [("A", "USD", "10.00")],
+                 [("A", "EUR", "10.00", "0.00", "-10.00")], id="an-account-gone"),
+    pytest.param([("A", "USD", "5.00"), ("B", "USD", "-300.00")], [("A", "USD", "-5.00")],
+                 [("B", "USD", "-300.00", "0.00", "300.00"),
+                  ("A", "USD", "5.00", "-5.00", "-10.00")], id="largest-absolute-first"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), OWED_CASES)
+def test_owed_changes_per_account(before: Rows, after: Rows, expected: Rows) -> None:
+    def side(rows: Rows) -> pl.DataFrame:
+        return frame(OWED, [(f"100000{m == 'B':d}", c, D(a)) for m, c, a in rows])
+
+    changed = owed_changes(side(before), side(after), "owed")
+    assert changed.rows() == [
+        (f"100000{m == 'B':d}", c, D(x), D(y), D(z)) for m, c, x, y, z in expected
+    ]
 
 
 def batch(month: str, payable: Rows, proposed: Rows = (), released: Rows = ()) -> dict:
