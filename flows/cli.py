@@ -38,9 +38,7 @@ if os.environ.get("_RJEM_MALLOC_CONF", POLARS_ALLOCATOR_DEFAULTS) == POLARS_ALLO
     os.environ["_RJEM_MALLOC_CONF"] = ALLOCATOR_SETTINGS
 
 import typer  # noqa: E402
-from rich import box  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
 
 from coop_rules.calendar import months_between, previous_month  # noqa: E402
 from flows import display  # noqa: E402
@@ -428,17 +426,15 @@ def history(
             except BrokenPipeError:
                 out.on_broken_pipe()
             return
-        table = Table(
-            title=_plain(f"runs in {output}"), box=box.HEAVY_HEAD if out.is_terminal else box.ASCII
-        )
-        for name in ("month", "run_id", "published", "started_at", "supersedes", "reason", "batch"):
-            table.add_column(name, overflow="fold", no_wrap=name == "run_id")
-        for row in rows:
-            cells = [row[key] for key in ("month", "run_id")]
-            cells += ["yes" if row["published"] else ""]
-            cells += [row[key] or "" for key in ("started_at", "supersedes", "reason", "batch")]
-            table.add_row(*(_plain(str(cell)) for cell in cells))
-        _say(table)
+        columns = ("month", "run_id", "published", "started_at", "supersedes", "reason", "batch")
+        shown = [
+            tuple(
+                ("yes" if row[key] else "") if key == "published" else str(row[key] or "")
+                for key in columns
+            )
+            for row in rows
+        ]
+        _show(ShownTable(f"runs in {output}", columns, shown, heading=("month", "run_id")))
     except typer.Exit:
         raise
     except Exception as error:

@@ -55,8 +55,11 @@ def fits(table: RichTable, console: Console) -> bool:
 def records(shown: Table, width: int) -> Iterator[str]:
     """The table as one record per line: the leading text columns, then `name value` pairs,
     wrapped onto indented lines between pairs when the line would pass `width`."""
-    keys = [i for i, name in enumerate(shown.columns) if name not in shown.numeric]
-    leading = keys[: next((n for n, i in enumerate(keys) if i != n), len(keys))]
+    if shown.heading:
+        leading = [shown.columns.index(name) for name in shown.heading]
+    else:
+        keys = [i for i, name in enumerate(shown.columns) if name not in shown.numeric]
+        leading = keys[: next((n for n, i in enumerate(keys) if i != n), len(keys))]
     yield shown.title
     for row in shown.rows:
         line = INDENT + " ".join(row[i] for i in leading if row[i])

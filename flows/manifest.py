@@ -91,6 +91,9 @@ class Table:
     columns: tuple[str, ...]
     rows: list[tuple[str, ...]]
     numeric: tuple[str, ...] = ()
+    # The columns that head each record when the table is shown one record per line; by
+    # default its leading text columns (flows/display.py).
+    heading: tuple[str, ...] = ()
 
 
 def shown_amount(text: str, currency: str, digits: dict[str, int]) -> str:

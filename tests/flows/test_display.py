@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from flows import cli
 from flows.display import show
 from flows.manifest import Table, shown_amount
+from flows.run import RunOptions, run_month
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 BATCH = Table(
     "payment batch of 2026-04-15",
@@ -76,3 +82,46 @@ def test_piped_one_line_per_row_no_wider_than_needed() -> None:
 )
 def test_amounts_show_their_currency_digits(text: str, currency: str, expected: str) -> None:
     assert shown_amount(text, currency, {"JPY": 0, "USD": 2}) == expected
+
+
+@pytest.fixture(scope="module")
+def history_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """February and March of the sample, March rerun on the corrected inputs with a reason."""
+    out = tmp_path_factory.mktemp("history") / "out"
+    for month in ("2026-02", "2026-03"):
+        run_month(RunOptions(month=month, input_dir=SAMPLE, output_dir=out))
+    run_month(
+        RunOptions(
+            month="2026-03",
+            input_dir=SAMPLE.with_name("sample-corrected"),
+            output_dir=out,
+            reason="March earnings of 1357924 and 4490127 corrected",
+        )
+    )
+    return out
+
+
+@pytest.mark.parametrize("width", [80, 200], ids=["80-columns", "200-columns"])
+def test_history_shows_every_value_whole_on_a_terminal(
+    history_folder: Path, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug: at 80 columns history wrapped names a few letters at a time (`Mega/n Bowe/n`)."""
+    console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    monkeypatch.setattr(cli, "out", console)
+    result = CliRunner().invoke(cli.app, ["history", "--output", str(history_folder)])
+    assert result.exit_code == 0, result.output
+    text = ESCAPES.sub("", console.file.getvalue())
+    runs = sorted(path.name for path in (history_folder / "runs").iterdir())
+    for value in [*runs, "March earnings of 1357924 and 4490127 corrected", "proposed"]:
+        assert value in text, value
+    assert "…" not in text
+
+
+def test_history_piped_is_one_line_per_run(history_folder: Path) -> None:
+    result = CliRunner().invoke(cli.app, ["history", "--output", str(history_folder)])
+    assert result.exit_code == 0, result.output
+    runs = sorted(path.name for path in (history_folder / "runs").iterdir())
+    lines = [line for line in result.stdout.splitlines() if line.startswith("| 2026-")]
+    assert [line.split("|")[2].strip() for line in lines] == runs
+    longest = max(len(line) for line in lines)
+    assert all(len(line) == longest for line in lines)  # as wide as its rows, no wider
