@@ -7,7 +7,7 @@ unknown currencies, amounts that are not plain decimals or do not fit. the stage
 route and decide run on them directly, and each property is checked against a plain-Python
 reading of docs/payouts.md, not against the code's own figures.
 
-Budget: the "ci" profile of tests/hypothesis_profiles.py; HYPOTHESIS_PROFILE=long for 2000.
+Budget: the "ci" profile of tests/conftest.py; HYPOTHESIS_PROFILE=long for 2000.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tests.hypothesis_profiles  # noqa: F401  (registers and loads the profiles)
 from coop_rules.integrity import OK
 from coop_rules.money import MONEY
 from coop_rules.payouts import payments

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tests.hypothesis_profiles  # noqa: F401  (registers and loads the profiles)
 from coop_rules.money import MONEY
 from coop_rules.payments import (
     LEDGER_COLUMNS,

@@ -7,7 +7,7 @@ months in any order, reruns a month with one earning corrected (with a reason), 
 months; a release or a run may be refused, and then nothing in the folder may change. After
 every step the folder is checked against the properties of `check_folder`.
 
-Budget: the "ci" profile of tests/hypothesis_profiles.py gives 25 sequences (each run costs a
+Budget: the "ci" profile of tests/conftest.py gives 25 sequences (each run costs a
 few tenths of a second); HYPOTHESIS_PROFILE=long gives more.
 """
 
@@ -27,7 +27,6 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-import tests.hypothesis_profiles  # noqa: F401  (registers and loads the profiles)
 from flows.batches import batch_states
 from flows.errors import ChainBroken, Refused
 from flows.publish import OutputFolder, read_registry
@@ -324,6 +323,7 @@ def check_tampering_is_detected(inputs: Path, out: Path, choice: tuple[int, str]
     assert folder_bytes(out) == before
 
 
+@pytest.mark.slow  # about a minute: each example runs and releases months for real
 @settings(max_examples=max(25, settings.default.max_examples // 8))
 @given(first=first_amounts, sequence=sequences, choice=tamperings)
 def test_money_is_conserved_and_nothing_is_paid_twice(

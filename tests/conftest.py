@@ -1,6 +1,7 @@
-"""Hypothesis budgets: "ci" (the default: fixed, derandomized, fast) and "long" (2000 examples).
+"""Settings of the whole test suite: the hypothesis budgets, registered and loaded once here.
 
-Select with the environment: HYPOTHESIS_PROFILE=long pytest tests/test_properties.py
+"ci" (the default: fixed, derandomized, fast) and "long" (2000 examples); select with the
+environment: HYPOTHESIS_PROFILE=long pytest tests/test_properties.py
 """
 
 from __future__ import annotations
