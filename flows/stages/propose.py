@@ -73,11 +73,7 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
         payable=payable,
         released=batches.ledger(folder),
         proposed=_proposed_before(run, pay_date.isoformat(), released),
-        profiles=(
-            work.get(run, Dataset.PAYMENT_PROFILES.value)
-            if work.has(run, Dataset.PAYMENT_PROFILES.value)
-            else None
-        ),
+        profiles=work.get(run, Dataset.PAYMENT_PROFILES.value),
         month=run.month,
         payment_date=pay_date,
         run_id=run.run_id,
