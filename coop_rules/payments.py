@@ -79,8 +79,7 @@ LEDGER_COLUMNS = (
 )
 RELEASED_AT = pl.Datetime("us", "UTC")
 
-# Columns the status rules read besides `owed`, added by `statement_rows`.
-_PROFILES_GIVEN = "__profiles_given"
+# Column the status rules read besides `owed`, added by `statement_rows`.
 _MINIMUM = "__minimum"
 
 
@@ -108,10 +107,8 @@ def forfeited(settings: RuleSettings) -> pl.Expr:
 
 
 def held_profile(settings: RuleSettings) -> pl.Expr:
-    """profile `Action required` (within `hold_days`), or no valid profile row while the file
-    is given."""
-    unlisted = pl.col(_PROFILES_GIVEN) & pl.col("profile_status").is_null()
-    return _action_required() | unlisted
+    """profile `Action required` (within `hold_days`), or no valid profile row."""
+    return _action_required() | pl.col("profile_status").is_null()
 
 
 def below_minimum(settings: RuleSettings) -> pl.Expr:
@@ -246,7 +243,7 @@ def statement_rows(
     payable: pl.DataFrame,
     released: pl.DataFrame,
     proposed: pl.DataFrame,
-    profiles: pl.DataFrame | None,
+    profiles: pl.DataFrame,
     month: str,
     payment_date: date,
     run_id: str,
@@ -258,8 +255,8 @@ def statement_rows(
     run's included), per plan or already per account and month; later months are ignored.
     `released` (RELEASED_SCHEMA): every ledger row, payments and forfeits alike.
     `proposed` (PROPOSED_SCHEMA): the statement rows of the proposed, not yet released batches
-    of months before `month`. `profiles` (PROFILE_SCHEMA): the valid payment profile rows, or
-    None when no profile file was given (then every account is enrolled).
+    of months before `month`. `profiles` (PROFILE_SCHEMA): the valid payment profile rows; an
+    account they do not list is held.
 
     owed and brought_forward as `account_balances`; carried = owed - order - forfeit. A
     balance that does not fit `Decimal(18, 2)` raises: check `balances_beyond_money` first.
@@ -267,18 +264,13 @@ def statement_rows(
     accounts = account_balances(
         payable=payable, released=released, proposed=proposed, month=month
     ).with_columns(to_money(pl.col("payable_this_month", "owed", "brought_forward")))
-    profile_rows = (
-        profiles.lazy().select(list(PROFILE_SCHEMA))
-        if profiles is not None
-        else pl.LazyFrame(schema=PROFILE_SCHEMA)
-    )
+    profile_rows = profiles.lazy().select(list(PROFILE_SCHEMA))
     owed = pl.col("owed")
     status = pl.col("status")
     return (
         accounts.join(profile_rows, on="mpn_id", how="left")
         .join(_minimums(settings), on="currency", how="left")
         .with_columns(
-            pl.lit(profiles is not None).alias(_PROFILES_GIVEN),
             pl.col(_MINIMUM).fill_null(ZERO),
             pl.lit(payment_date).alias("payment_date"),
         )

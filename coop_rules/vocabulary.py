@@ -91,11 +91,12 @@ REQUIRED_DATASETS: tuple[Dataset, ...] = (
     Dataset.PLANS,
     Dataset.PLAN_LIMITS,
     Dataset.EARNINGS,
+    # Required: without it every account would be paid as enrolled (docs/inputs.md).
+    Dataset.PAYMENT_PROFILES,
 )
 OPTIONAL_DATASETS: tuple[Dataset, ...] = (
     Dataset.CAMPAIGNS,
     Dataset.ACTIVITIES,
-    Dataset.PAYMENT_PROFILES,
 )
 
 # Hidden bookkeeping column: the 1-based data-row number of a row in its input file.

@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,12 +40,17 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from coop_rules.calendar import months_between, previous_month  # noqa: E402
-from flows import display  # noqa: E402
+from flows import clock, display  # noqa: E402
 from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
 from flows.manifest import Manifest, summary_sentences, summary_tables  # noqa: E402
 from flows.manifest import Table as ShownTable  # noqa: E402
-from flows.options import check_input, check_output, check_run_options  # noqa: E402
+from flows.options import (  # noqa: E402
+    check_input,
+    check_month_ended,
+    check_output,
+    check_run_options,
+)
 from flows.run import RunOptions, progress, run_month, validate_month  # noqa: E402
 
 app = typer.Typer(
@@ -269,7 +273,8 @@ def run(
 ) -> None:
     """Publish one earning month's payout, exception and payment files."""
     try:
-        chosen = validate_month(month or previous_month(datetime.now(UTC).date()))
+        now = clock.now()
+        chosen = check_month_ended(validate_month(month or previous_month(now.date())), now)
         check_run_options(input_dir, output, reason)
         _refuse_early([chosen], input_dir, output, rules, reason)
         _summary(_run_one(chosen, input_dir, output, rules, reason, strict, allow_empty))
@@ -293,7 +298,8 @@ def check(
     rejected). Prefect is not started: the check is not a flow run and shows nothing in the
     Prefect UI. An --output folder that does not exist yet is fine (nothing is created)."""
     try:
-        chosen = validate_month(month or previous_month(datetime.now(UTC).date()))
+        now = clock.now()
+        chosen = check_month_ended(validate_month(month or previous_month(now.date())), now)
         check_input(input_dir)
         check_output(output, write=False, missing_ok=True)
         options = RunOptions(
@@ -339,6 +345,7 @@ def backfill(
         months = months_between(from_month, to_month)
         if not months:
             raise UsageError(f"--to {to_month} is before --from {from_month}")
+        check_month_ended(to_month, clock.now(), "--to")
         check_run_options(input_dir, output, reason)
         _refuse_early(months, input_dir, output, rules, reason)
         for month in months:
@@ -468,6 +475,7 @@ def release(
     try:
         check_approver(approved_by)
         validate_month(month)
+        check_month_ended(month, clock.now())
         done = release_month(output, month, approved_by, run_id=run_id, note=note)
         _say(_plain(done.message))
     except typer.Exit:

@@ -105,10 +105,11 @@ def input_sha256(file: InputFile) -> str:
 
 def find_inputs(input_dir: Path) -> dict[Dataset, InputFile]:
     """The input file of each dataset in `input_dir`, with its identity as found now;
-    optional datasets may be absent."""
+    optional datasets may be absent, and every missing required one is named at once."""
     if not input_dir.is_dir():
         raise UsageError(f"--input {input_dir}: no such folder")
     found: dict[Dataset, InputFile] = {}
+    missing: list[str] = []
     for dataset in (*REQUIRED_DATASETS, *OPTIONAL_DATASETS):
         paths = [input_dir / f"{dataset.value}{suffix}" for suffix in SUFFIXES]
         present = [file for path in paths if (file := _regular_file(dataset, path))]
@@ -120,9 +121,14 @@ def find_inputs(input_dir: Path) -> dict[Dataset, InputFile]:
         if present:
             found[dataset] = present[0]
         elif dataset in REQUIRED_DATASETS:
-            raise InputRejected(
-                f"{input_dir}: the required file {dataset.value}.csv (or .parquet) is missing"
-            )
+            missing.append(f"{dataset.value}.csv")
+    if len(missing) == 1:
+        raise InputRejected(f"{input_dir}: the required file {missing[0]} (or .parquet) is missing")
+    if missing:
+        named = f"{', '.join(missing[:-1])} and {missing[-1]}"
+        raise InputRejected(
+            f"{input_dir}: the required files {named} (each .csv or .parquet) are missing"
+        )
     return found
 
 

@@ -6,8 +6,10 @@ No Prefect here: a usage error is reported at once, without waiting for a Prefec
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from coop_rules.calendar import add_months, parse_month
 from flows.errors import OutputUnusable, UsageError
 
 
@@ -39,6 +41,20 @@ def check_output(output: Path, *, write: bool = True, missing_ok: bool = False) 
             f"--output {output}: the folder {existing} is read-only; nothing can be published there"
         )
     return output
+
+
+def check_month_ended(month: str, now: datetime, option: str = "--month") -> str:
+    """`month` (a valid YYYY-MM) if it has ended at `now` (an aware time, judged in UTC), else a
+    usage error: a month still under way would propose a batch that freezes every payment date
+    before it (docs/operations.md, "Months that have not ended")."""
+    next_month = parse_month(add_months(month, 1))
+    if now.astimezone(UTC).date() < next_month:
+        last_day = next_month - timedelta(days=1)
+        raise UsageError(
+            f"{option} {month}: the month has not ended; it ends on {last_day} (UTC) and can "
+            f"be run from {next_month}"
+        )
+    return month
 
 
 def check_reason(reason: str | None) -> str | None:

@@ -34,6 +34,7 @@ from prefect.states import Failed
 from pydantic import Field
 
 from coop_rules.calendar import previous_month
+from flows import clock
 from flows.defaults import DEFAULTS
 from flows.errors import RunError, UsageError
 from flows.manifest import Table, markdown, plain_markdown, summary_sentences, summary_tables
@@ -168,7 +169,7 @@ def top_payouts(outcome: RunOutcome, per_currency: int = 5) -> list[dict[str, st
 
 def flow_run_name() -> str:
     """coop-payouts-YYYY-MM: the month in every flow run's name."""
-    month = flow_run.parameters.get("month") or previous_month(datetime.now(UTC).date())
+    month = flow_run.parameters.get("month") or previous_month(clock.now().date())
     return f"coop-payouts-{month}"
 
 
@@ -194,7 +195,7 @@ def monthly_payout(
         # which streams this process's stdout (Prefect's own console log stays quiet).
         print(started_line(month, input_dir, output_dir), flush=True)
     options = RunOptions(
-        month=month or previous_month(datetime.now(UTC).date()),
+        month=month or previous_month(clock.now().date()),
         input_dir=Path(input_dir),
         output_dir=Path(output_dir),
         rules_path=Path(rules) if rules else None,
@@ -228,7 +229,7 @@ def _proposes(outcome: RunOutcome) -> bool:
 
 def started_line(month: str | None, input_dir: str, output_dir: str) -> str:
     """The line a served or deployed flow run prints as it starts."""
-    chosen = month or previous_month(datetime.now(UTC).date())
+    chosen = month or previous_month(clock.now().date())
     started = datetime.now(UTC).isoformat(timespec="seconds")
     name = flow_run.get_name() or f"coop-payouts-{chosen}"
     return (

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import unicodedata
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,11 +47,36 @@ class Released:
     release: dict
 
 
+# Shown as nothing though Unicode files them as letters or symbols (docs/payments.md, "The
+# approver's name"): the Hangul fillers and the Braille blank.
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _is_blank(char: str) -> bool:
+    """A space of any script (Z*), a control, format, private-use, surrogate or unassigned code
+    point (C*), or one of the blank letters."""
+    return unicodedata.category(char)[0] in "ZC" or char in BLANK_LETTERS
+
+
+def is_blank_name(text: str) -> bool:
+    """Whether `text` shows no name at all: nothing but blanks of any kind (the release command
+    and the approval form both refuse such a name)."""
+    return all(_is_blank(char) for char in text)
+
+
 def check_approver(approved_by: str) -> str:
-    """The approver's name, or a usage error for a blank one."""
-    name = approved_by.strip()
-    if not name or not name.isprintable():
+    """The approver's name without the blanks around it, or a usage error for a name that
+    shows nothing or holds a control character (a line break, a terminal escape)."""
+    if is_blank_name(approved_by):
         raise UsageError("--approved-by: give the name of the person who approves the batch")
+    first = next(i for i, char in enumerate(approved_by) if not _is_blank(char))
+    last = next(i for i in reversed(range(len(approved_by))) if not _is_blank(approved_by[i]))
+    name = approved_by[first : last + 1]
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise UsageError(
+            "--approved-by: the name holds a control character (a line break, a tab or an "
+            "escape); give the name as it is written"
+        )
     return name
 
 

@@ -27,11 +27,12 @@ from typing import TypeVar
 import polars as pl
 
 from coop_rules.calendar import parse_month
+from flows import clock
 from flows.chain import verified_releases
 from flows.defaults import DEFAULTS
 from flows.errors import OutputUnusable, RunError, UsageError
 from flows.manifest import Manifest
-from flows.options import check_output
+from flows.options import check_month_ended, check_output
 from flows.publish import OutputFolder, run_lock
 from flows.rules import RulesFile, load_rules
 
@@ -149,6 +150,7 @@ def run_month(options: RunOptions, as_stage: StageWrapper = _direct) -> RunOutco
     from flows.stages import decide, propose, publish, read, route, validate
 
     validate_month(options.month)
+    check_month_ended(options.month, clock.now())
     rules = load_rules(options.rules_path)
     folder = OutputFolder(options.output_dir)
     with _held(folder, options.dry_run) as scratch:

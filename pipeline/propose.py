@@ -28,10 +28,8 @@ class Batch:
     reconciliation: dict[str, object]
 
 
-def valid_profiles(profiles: pl.DataFrame | None) -> pl.DataFrame | None:
-    """The profile rows without exceptions (None: no profile file, every account enrolled)."""
-    if profiles is None:
-        return None
+def valid_profiles(profiles: pl.DataFrame) -> pl.DataFrame:
+    """The profile rows without exceptions."""
     return profiles.filter(pl.col(OK)).select(list(payments.PROFILE_SCHEMA))
 
 
@@ -41,7 +39,7 @@ def propose(
     payable: pl.DataFrame,
     released: pl.DataFrame,
     proposed: pl.DataFrame,
-    profiles: pl.DataFrame | None,
+    profiles: pl.DataFrame,
     month: str,
     payment_date: date,
     run_id: str,

@@ -150,14 +150,16 @@ def check_profiles(text: pl.DataFrame, settings: RuleSettings, found: _Found) ->
 
 def check_references(text: Text, settings: RuleSettings) -> References:
     """Validate programs, plans, limits, campaigns, activities and payment profiles, in that
-    order; `frames` holds payment_profiles only when the file is given."""
+    order."""
     found = _Found()
-    programs_text, plans_text, limits_text = (
+    programs_text, plans_text, limits_text, profiles_text = (
         text[Dataset.PROGRAMS],
         text[Dataset.PLANS],
         text[Dataset.PLAN_LIMITS],
+        text[Dataset.PAYMENT_PROFILES],
     )
     assert programs_text is not None and plans_text is not None and limits_text is not None
+    assert profiles_text is not None
     programs = check_programs(programs_text, settings, found)
     plans = check_plans(plans_text, programs, settings, found)
     limits = check_limits(limits_text, plans, settings, found)
@@ -188,8 +190,6 @@ def check_references(text: Text, settings: RuleSettings) -> References:
         Dataset.PLAN_LIMITS: limits,
         Dataset.CAMPAIGNS: campaigns,
         Dataset.ACTIVITIES: activities,
+        Dataset.PAYMENT_PROFILES: check_profiles(profiles_text, settings, found),
     }
-    profiles_text = text.get(Dataset.PAYMENT_PROFILES)
-    if profiles_text is not None:
-        frames[Dataset.PAYMENT_PROFILES] = check_profiles(profiles_text, settings, found)
     return References(frames, found.frame(), activity_checked)

@@ -249,6 +249,10 @@ def month_inputs(draw: st.DrawFn) -> MonthInputs:
         Dataset.PLANS: text_frame(Dataset.PLANS, plan_rows(noise, keys)),
         Dataset.PLAN_LIMITS: text_frame(Dataset.PLAN_LIMITS, draw(limit_rows(noise, keys))),
         Dataset.EARNINGS: text_frame(Dataset.EARNINGS, draw(earning_rows(noise, keys))),
+        Dataset.PAYMENT_PROFILES: text_frame(
+            Dataset.PAYMENT_PROFILES,
+            [(mpn, "Enrolled", None) for mpn in sorted({key.mpn_id for key in keys})],
+        ),
         Dataset.CAMPAIGNS: None,
         Dataset.ACTIVITIES: None,
     }

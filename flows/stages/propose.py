@@ -88,11 +88,7 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
         payable=payable,
         released=ledger,
         proposed=proposed_before,
-        profiles=(
-            work.get(run, Dataset.PAYMENT_PROFILES.value)
-            if work.has(run, Dataset.PAYMENT_PROFILES.value)
-            else None
-        ),
+        profiles=work.get(run, Dataset.PAYMENT_PROFILES.value),
         month=run.month,
         payment_date=pay_date,
         run_id=run.run_id,

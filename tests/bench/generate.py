@@ -1,9 +1,10 @@
 """Generate a realistic synthetic input month (docs/inputs.md) for benchmarks.
 
-Writes ``programs.csv``, ``plans.csv``, ``plan_limits.csv`` and ``earnings.csv`` into a
-folder. The output is a pure function of the arguments: every random draw is a splitmix64
-hash of (seed, stream, row number) computed with polars integer arithmetic (checked against
-a pure-Python reference at start-up), so the same arguments give the same files.
+Writes ``programs.csv``, ``plans.csv``, ``plan_limits.csv``, ``earnings.csv`` and
+``payment_profiles.csv`` into a folder. The output is a pure function of the arguments: every
+random draw is a splitmix64 hash of (seed, stream, row number) computed with polars integer
+arithmetic (checked against a pure-Python reference at start-up), so the same arguments give
+the same files.
 
     python tests/bench/generate.py OUT_DIR --earnings 10000000 --plans 1000000 --month 2026-04
 
@@ -16,6 +17,7 @@ What the data holds, besides clean rows:
   plans sharing one (mpn_id, fund, program, period) key (``DUPLICATE_PLAN``).
 - plan_limits: one to four limits per plan, raised within the period, some effective after
   ``M`` (so about 3% of current plans have no limit in force).
+- payment_profiles: every partner of the plans, ``Enrolled`` (holds are not what is measured).
 - earnings: about 90% in ``M``, the rest in the three months before and the month after;
   about 5% negative reversals; about 2.7% bad rows (see ``BAD_ROWS``).
 """
@@ -565,11 +567,19 @@ def earnings_frame(n_earnings: int, plans: pl.DataFrame, month: str, rng: Rng) -
     )
 
 
+def profiles_frame(plans: pl.DataFrame) -> pl.DataFrame:
+    """One enrolled payment profile per partner of the plans."""
+    partners = plans.select(pl.col("mpn_id").unique().sort())
+    return partners.with_columns(
+        profile_status=pl.lit("Enrolled"), action_required_since=pl.lit(None, pl.String)
+    )
+
+
 def _write(df: pl.DataFrame, path: Path, started: float) -> int:
     df.write_csv(path)
     size = path.stat().st_size
     print(
-        f"  {path.name:<16} {df.height:>12,} rows {size / 1e6:>10.1f} MB"
+        f"  {path.name:<20} {df.height:>12,} rows {size / 1e6:>10.1f} MB"
         f"  ({time.perf_counter() - started:.1f} s)",
         flush=True,
     )
@@ -579,7 +589,7 @@ def _write(df: pl.DataFrame, path: Path, started: float) -> int:
 def generate(
     out_dir: Path | str, earnings: int, plans: int, month: str, seed: int = 42
 ) -> dict[str, int]:
-    """Write the four CSV files of one input month into ``out_dir``; return bytes per file."""
+    """Write the five CSV files of one input month into ``out_dir``; return bytes per file."""
     _self_check()
     _month_index(month)  # validates the form
     date.fromisoformat(month + "-01")
@@ -612,9 +622,12 @@ def generate(
     sizes["earnings.csv"] = _write(
         earnings_frame(earnings, plan_df, month, rng), out / "earnings.csv", started
     )
+    sizes["payment_profiles.csv"] = _write(
+        profiles_frame(plan_df), out / "payment_profiles.csv", started
+    )
     total = sum(sizes.values())
     print(
-        f"  {'total':<16} {'':>17} {total / 1e6:>10.1f} MB  ({time.perf_counter() - started:.1f} s)"
+        f"  {'total':<20} {'':>17} {total / 1e6:>10.1f} MB  ({time.perf_counter() - started:.1f} s)"
     )
     return sizes
 

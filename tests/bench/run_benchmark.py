@@ -106,7 +106,8 @@ def ensure_data(
     """Return the input folder for this size, generating it unless cached; and whether new."""
     folder = data_dir / f"earnings-{earnings}-plans-{plans}-{month}-seed{seed}"
     marker = folder.with_name(folder.name + ".complete")  # outside: the CLI reads the folder
-    if marker.is_file() and folder.is_dir():
+    # A folder cached before payment profiles were required lacks their file: made anew.
+    if marker.is_file() and (folder / "payment_profiles.csv").is_file():
         print(f"using cached input {folder}")
         return folder, False
     shutil.rmtree(folder, ignore_errors=True)

@@ -145,6 +145,7 @@ def inputs(
     plans: list[Row] = _UNSET,
     limits: list[Row] = _UNSET,
     earnings: list[Row] = _UNSET,
+    profiles: list[Row] = _UNSET,
     campaigns: list[Row] | None = None,
     activities: list[Row] | None = None,
 ) -> dict[Dataset, pl.DataFrame | None]:
@@ -155,6 +156,7 @@ def inputs(
         Dataset.PLANS: [plan()] if plans is _UNSET else plans,
         Dataset.PLAN_LIMITS: [limit()] if limits is _UNSET else limits,
         Dataset.EARNINGS: [earning()] if earnings is _UNSET else earnings,
+        Dataset.PAYMENT_PROFILES: [payment_profile()] if profiles is _UNSET else profiles,
         Dataset.CAMPAIGNS: campaigns,
         Dataset.ACTIVITIES: activities,
     }
@@ -228,10 +230,15 @@ def money(text: str | None) -> Decimal | None:
 
 
 def write_folder(folder: Path, datasets: dict[str, list[Row]]) -> Path:
-    """An input folder: one CSV of text columns per dataset stem, as `flows/io.py` reads them."""
+    """An input folder: one CSV of text columns per dataset stem, as `flows/io.py` reads them.
+    Without a `payment_profiles` entry, every partner of the plans is enrolled."""
     folder.mkdir(parents=True, exist_ok=True)
+    if "payment_profiles" not in datasets:
+        partners = sorted({row.get("mpn_id") or "" for row in datasets.get("plans", [])} - {""})
+        datasets = {**datasets, "payment_profiles": [payment_profile(mpn_id=m) for m in partners]}
     for name, rows in datasets.items():
-        pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String)).write_csv(
+        columns = rows[0] if rows else INPUTS[Dataset(name)].columns
+        pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String)).write_csv(
             folder / f"{name}.csv"
         )
     return folder

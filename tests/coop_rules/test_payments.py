@@ -46,7 +46,7 @@ RUN_ID = "test-run"
 MPN = b.MPN
 SETTINGS = b.settings()
 HOLD = timedelta(days=SETTINGS.hold_days)
-NO_FILE: Any = object()  # no payment_profiles file was given
+EVERYONE: Any = object()  # a payment_profiles file listing every partner, Enrolled
 
 Rows = list[tuple[Any, ...]]
 
@@ -55,20 +55,28 @@ def frame(schema: dict[str, pl.DataType], rows: Rows) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+def enrolled(*row_sets: Rows) -> Rows:
+    """Profile rows enrolling every partner (the first value of each row) of `row_sets`."""
+    partners = sorted({row[0] for rows in row_sets for row in rows})
+    return [(mpn, "Enrolled", None) for mpn in partners]
+
+
 def statements(
     *,
     payable: Rows = (),
     released: Rows = (),
     proposed: Rows = (),
-    profiles: Rows | Any = NO_FILE,
+    profiles: Rows | Any = EVERYONE,
     settings: RuleSettings = SETTINGS,
 ) -> pl.DataFrame:
     """statement_rows over rows given as tuples in the order of each frame's schema."""
+    if profiles is EVERYONE:
+        profiles = enrolled(payable, released, proposed)
     return statement_rows(
         payable=frame(PAYABLE_SCHEMA, list(payable)),
         released=frame(RELEASED_SCHEMA, list(released)),
         proposed=frame(PROPOSED_SCHEMA, list(proposed)),
-        profiles=None if profiles is NO_FILE else frame(PROFILE_SCHEMA, list(profiles)),
+        profiles=frame(PROFILE_SCHEMA, list(profiles)),
         month=MONTH,
         payment_date=PAY_DAY,
         run_id=RUN_ID,
@@ -83,17 +91,18 @@ def one_account(
     released: str = "0",
     proposed: tuple[str, str] = ("0", "0"),
     currency: str = "USD",
-    profile: tuple[str, date | None] | None | Any = NO_FILE,
+    profile: tuple[str, date | None] | None | Any = EVERYONE,
 ) -> pl.DataFrame:
     """The statement of one account: payable in M and in an earlier month, its ledger total,
-    and the (order, forfeit) of an earlier proposed batch. `profile` is NO_FILE (no file), None
-    (a file that does not list the account) or (profile_status, action_required_since)."""
+    and the (order, forfeit) of an earlier proposed batch. `profile` is EVERYONE (the account
+    enrolled), None (a file that does not list the account) or (profile_status,
+    action_required_since)."""
     return statements(
         payable=[(MPN, currency, MONTH, D(this_month)), (MPN, currency, EARLIER, D(earlier))],
         released=[(MPN, currency, D(released))],
         proposed=[(MPN, currency, D(proposed[0]), D(proposed[1]))],
         profiles=profile
-        if profile is NO_FILE
+        if profile is EVERYONE
         else [("9999999", "Enrolled", None)] + ([] if profile is None else [(MPN, *profile)]),
     )
 
@@ -129,13 +138,11 @@ STATUS_CASES = [
          ("100", "0", "0", "100"), this_month="100", earlier="300", proposed=("300", "0")),
     case(PaymentStatus.BELOW_MINIMUM, "earlier-released-payment-is-not-owed-twice",
          ("100", "0", "0", "100"), this_month="100", earlier="300", released="300"),
-    case(PaymentStatus.PAY, "no-profile-file-means-enrolled", ("300", "300", "0", "0"),
-         this_month="300", profile=NO_FILE),
     case(PaymentStatus.PAY, "profile-Enrolled", ("300", "300", "0", "0"),
          this_month="300", profile=("Enrolled", None)),
     case(PaymentStatus.PAY, "profile-Enrolled-with-an-old-date", ("300", "300", "0", "0"),
          this_month="300", profile=("Enrolled", PAST_HOLD)),
-    case(PaymentStatus.HELD_PROFILE, "file-given-but-account-missing", ("300", "0", "0", "300"),
+    case(PaymentStatus.HELD_PROFILE, "account-not-in-the-file", ("300", "0", "0", "300"),
          this_month="300", profile=None),
     case(PaymentStatus.HELD_PROFILE, "Action-required-today", ("300", "0", "0", "300"),
          this_month="300", profile=(ACTION, PAY_DAY)),
@@ -352,7 +359,7 @@ def batch(month: str, payable: Rows, proposed: Rows = (), released: Rows = ()) -
         payable=frame(PAYABLE_SCHEMA, list(payable)),
         released=frame(RELEASED_SCHEMA, list(released)),
         proposed=frame(PROPOSED_SCHEMA, list(proposed)),
-        profiles=None,
+        profiles=frame(PROFILE_SCHEMA, enrolled(payable, released, proposed)),
         month=month,
         payment_date=date(year + number // 12, number % 12 + 1, 15),
         run_id=RUN_ID,
@@ -637,7 +644,7 @@ def balances(draw: st.DrawFn) -> dict[str, Any]:
         st.tuples(st.just(ACTION), since),
     )
     listed = draw(st.lists(st.sampled_from(PARTNERS), unique=True))
-    profiles = draw(st.one_of(st.just(NO_FILE), st.tuples(*(profile for _ in listed))))
+    profiles = draw(st.tuples(*(profile for _ in listed)))
     payable_rows = rows(payable, 10)
     released_rows = rows(released, 2)
     proposed_rows = rows(proposed, 2)
@@ -659,9 +666,7 @@ def balances(draw: st.DrawFn) -> dict[str, Any]:
         "payable": payable_rows,
         "released": released_rows,
         "proposed": proposed_rows,
-        "profiles": profiles
-        if profiles is NO_FILE
-        else [(mpn, *p) for mpn, p in zip(listed, profiles, strict=True)],
+        "profiles": [(mpn, *p) for mpn, p in zip(listed, profiles, strict=True)],
     }
 
 
@@ -678,8 +683,7 @@ def expected_rows(data: dict[str, Any], settings: RuleSettings) -> dict[tuple, t
         owed[mpn, currency] = owed.get((mpn, currency), D(0)) - amount
     for mpn, currency, order, forfeit in data["proposed"]:
         owed[mpn, currency] = owed.get((mpn, currency), D(0)) - order - forfeit
-    given = data["profiles"] is not NO_FILE
-    profiles = {row[0]: row[1:] for row in data["profiles"]} if given else {}
+    profiles = {row[0]: row[1:] for row in data["profiles"]}
     result = {}
     for key, amount in owed.items():
         if amount == 0 and this_month.get(key, D(0)) == 0:
@@ -691,7 +695,7 @@ def expected_rows(data: dict[str, Any], settings: RuleSettings) -> dict[tuple, t
             status = "NOTHING_DUE"
         elif status_ == ACTION and since + timedelta(days=settings.hold_days) < PAY_DAY:
             status = "FORFEITED"
-        elif status_ == ACTION or (given and status_ is None):
+        elif status_ == ACTION or status_ is None:
             status = "HELD_PROFILE"
         elif amount < settings.minimum(key[1]):
             status = "BELOW_MINIMUM"

@@ -79,12 +79,16 @@ def csv_text(dataset: Dataset, rows: list[tuple[str, ...]], header: list[str] | 
 def minimal_files(
     earnings: list[tuple[str, ...]] | None = None,
 ) -> dict[str, str | bytes]:
-    """File name -> content of a minimal valid input set."""
+    """File name -> content of a minimal valid input set; the plans' partners are enrolled."""
+    partners = sorted({PLAN_USD[1], PLAN_JPY[1]})
     return {
         "programs.csv": csv_text(Dataset.PROGRAMS, [PROGRAM]),
         "plans.csv": csv_text(Dataset.PLANS, [PLAN_USD, PLAN_JPY]),
         "plan_limits.csv": csv_text(Dataset.PLAN_LIMITS, list(LIMITS)),
         "earnings.csv": csv_text(Dataset.EARNINGS, earnings or [earning()]),
+        "payment_profiles.csv": csv_text(
+            Dataset.PAYMENT_PROFILES, [(mpn, "Enrolled", "") for mpn in partners]
+        ),
     }
 
 

@@ -350,6 +350,12 @@ REJECTED_CASES = [
         "plan_limits.csv", None, ["plan_limits.csv", "missing"], id="missing-required-file"
     ),
     pytest.param(
+        "payment_profiles.csv",
+        None,
+        ["payment_profiles.csv", "missing"],
+        id="missing-payment_profiles-file",
+    ),
+    pytest.param(
         "earnings.csv",
         f"{HEADER}\r{E1}\r",
         ["earnings.csv", "LF or CRLF"],
@@ -414,21 +420,17 @@ def test_stray_spaces_around_an_amount_pay_the_trimmed_amount(tmp_path: Path) ->
     ]
 
 
-# --- The optional payment_profiles file: found when given, absent (None) when not -------------
+# --- The payment_profiles file: required like the reference files ---------------------------
 
 
-@pytest.mark.parametrize("given", [True, False], ids=["payment_profiles-given", "not-given"])
-def test_payment_profiles_file_is_optional(tmp_path: Path, given: bool) -> None:
+def test_payment_profiles_file_is_read_as_text(tmp_path: Path) -> None:
     files = minimal_files()
-    if given:
-        row = ("4412907", "Action required", "2026-01-15")
-        files["payment_profiles.csv"] = csv_text(Dataset.PAYMENT_PROFILES, [row])
+    row = ("4412907", "Action required", "2026-01-15")
+    files["payment_profiles.csv"] = csv_text(Dataset.PAYMENT_PROFILES, [row])
     found = find_inputs(write_folder(tmp_path / "in", files))
-    assert (Dataset.PAYMENT_PROFILES in found) is given
-    if given:
-        profiles, extras = read_text(found[Dataset.PAYMENT_PROFILES])
-        assert profiles.drop(ROW).rows() == [("4412907", "Action required", "2026-01-15")]
-        assert extras == []
+    profiles, extras = read_text(found[Dataset.PAYMENT_PROFILES])
+    assert profiles.drop(ROW).rows() == [("4412907", "Action required", "2026-01-15")]
+    assert extras == []
 
 
 def test_payment_profiles_in_both_forms_is_a_file_level_error(tmp_path: Path) -> None:

@@ -80,6 +80,45 @@ def test_a_missing_input_file_is_refused_before_prefect(inputs: Path, tmp_path: 
     assert "plans.csv" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("missing", "sentence"),
+    [
+        pytest.param(
+            ["payment_profiles.csv"],
+            "the required file payment_profiles.csv (or .parquet) is missing",
+            id="payment_profiles-is-required",
+        ),
+        pytest.param(
+            ["plans.csv", "payment_profiles.csv"],
+            "the required files plans.csv and payment_profiles.csv (each .csv or .parquet) are "
+            "missing",
+            id="two-missing-files-named-together",
+        ),
+        pytest.param(
+            ["programs.csv", "earnings.csv", "payment_profiles.csv"],
+            "the required files programs.csv, earnings.csv and payment_profiles.csv (each .csv "
+            "or .parquet) are missing",
+            id="three-missing-files-named-together",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_every_missing_input_file_is_named(
+    command: str, missing: list[str], sentence: str, inputs: Path, tmp_path: Path
+) -> None:
+    """Without payment profiles every account would be paid as enrolled, so the file is
+    required like the others (docs/inputs.md)."""
+    for name in missing:
+        (inputs / name).unlink()
+    out = tmp_path / "o"
+    result = CliRunner().invoke(
+        app, [command, "--month", MONTH, "--input", str(inputs), "--output", str(out)]
+    )
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip() == f"coop-payouts: {inputs}: {sentence}"
+    assert everything(out) == []
+
+
 # --- check: a dry run -----------------------------------------------------------------------
 
 

@@ -386,7 +386,7 @@ def test_other_files_are_reported_in_every_month() -> None:
     assert result.payouts.is_empty()
 
 
-# --- payment_profiles (optional; checked on their own until the run reads them) ------------
+# --- payment_profiles -----------------------------------------------------------------------------
 
 ACTION = {"profile_status": "Action required", "action_required_since": "2026-01-15"}
 PROFILE_CASES = [
