@@ -316,7 +316,7 @@ def test_balances_beyond_decimal_18_2_are_found_exactly(
             payable=frame(PAYABLE_SCHEMA, [(MPN, "USD", m, D(a)) for m, a in payable]),
             released=frame(RELEASED_SCHEMA, [(MPN, "USD", D(a)) for a in released]),
             proposed=frame(PROPOSED_SCHEMA, [(MPN, "USD", D(a), D(0)) for a in proposed]),
-            profiles=None,
+            profiles=frame(PROFILE_SCHEMA, [(MPN, "Enrolled", None)]),
             month=MONTH,
             payment_date=PAY_DAY,
             run_id=RUN_ID,
