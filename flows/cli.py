@@ -43,7 +43,7 @@ from coop_rules.calendar import months_between, previous_month  # noqa: E402
 from flows import clock, display  # noqa: E402
 from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
-from flows.manifest import Manifest, summary_sentences, summary_tables  # noqa: E402
+from flows.manifest import Manifest, shown_amount, summary_sentences, summary_tables  # noqa: E402
 from flows.manifest import Table as ShownTable  # noqa: E402
 from flows.options import (  # noqa: E402
     check_input,
@@ -442,6 +442,74 @@ def history(
             for row in rows
         ]
         _show(ShownTable(f"runs in {output}", columns, shown, heading=("month", "run_id")))
+    except typer.Exit:
+        raise
+    except Exception as error:
+        _fail(error, debug)
+
+
+@app.command()
+def statement(
+    mpn_id: Annotated[str, typer.Option("--mpn-id", help="The partner's MPN ID.")],
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="Only this currency (default: all).")
+    ] = None,
+    output: OutputOpt = DEFAULTS.output_dir,
+    plans: Annotated[
+        bool, typer.Option("--plans", help="Also list the plans behind each month's payable.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """One partner's money, payment date by payment date: the batch's run and status, payable
+    that month, brought forward, owed, paid, forfeited, carried, and who released it."""
+    import json
+
+    from flows import statement as partner
+    from flows.publish import OutputFolder, settle
+
+    try:
+        partner.check_partner(mpn_id, currency)
+        check_output(output, write=False)
+        folder = OutputFolder(output)
+        settled = settle(folder)
+        if settled and not as_json:
+            _say(_plain(f"{settled} first"))
+        lines = partner.partner_statement(folder, mpn_id, currency)
+        if as_json:
+            try:
+                sys.stdout.write(json.dumps(partner.as_json(lines, plans), indent=2) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:
+                out.on_broken_pipe()
+            return
+        which = f"{mpn_id} {currency}" if currency else mpn_id
+        if not lines:
+            _say(_plain(f"no statement rows for {which} in {output}"))
+            return
+        columns = tuple(name.replace("_", " ") for name in partner.COLUMNS)
+        rows = [tuple(line.shown(column) for column in partner.COLUMNS) for line in lines]
+        numeric = tuple(name.replace("_", " ") for name in partner.AMOUNTS)
+        heading = ("payment date", "currency", "earning month")
+        _show(ShownTable(f"statement of {which} in {output}", columns, rows, numeric, heading))
+        if plans:
+            for line in lines:
+                shown = [
+                    tuple(
+                        shown_amount(str(value), str(line.row["currency"]), line.digits)
+                        if name.endswith("_amount")
+                        else ""
+                        if value is None
+                        else str(value)
+                        for name, value in plan.items()
+                    )
+                    for plan in line.plans.iter_rows(named=True)
+                ]
+                title = (
+                    f"plans of {line.row['earning_month']} {line.row['currency']} "
+                    f"(paid {line.row['payment_date']})"
+                )
+                _show(ShownTable(title, partner.PLAN_COLUMNS, shown, heading=("plan_id",)))
     except typer.Exit:
         raise
     except Exception as error:
