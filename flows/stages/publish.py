@@ -3,13 +3,16 @@ step (`flows/publish.py`, docs/reruns.md)."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 from coop_rules.calendar import payment_date
 from flows import io
 from flows.batches import statement_file
-from flows.manifest import InputRecord, Manifest
+from flows.manifest import InputRecord, Manifest, OutputRecord
 from flows.publish import DATASETS, publish, read_registry
+from flows.report import write_report
 from flows.run import MonthRun, RunOutcome, progress
 from flows.stages.decide import Decided, month_part
 from flows.stages.propose import Proposed, statement_part
@@ -85,6 +88,22 @@ def build_manifest(
     )
 
 
+REPORT = "report.xlsx"
+
+
+def write_workbook(manifest: Manifest, staged: Path) -> OutputRecord:
+    """The run's workbook, written beside its files before they are published (through a
+    temporary name, like every run file), and its record for the manifest."""
+    path = staged / REPORT
+    temporary = path.with_name(f".{REPORT}.tmp")
+    try:
+        write_report(manifest, staged, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return OutputRecord(io.sha256(path), 0)
+
+
 def publish_month(
     run: MonthRun,
     inputs: ReadInputs,
@@ -95,6 +114,8 @@ def publish_month(
 ) -> RunOutcome:
     """Write the manifest and publish the staged run as the month."""
     manifest = build_manifest(run, inputs, validated, routed, decided, proposed)
+    progress.info("writing the workbook")
+    manifest.outputs[REPORT] = write_workbook(manifest, run.staged)
     io.write_bytes_atomic(manifest.to_json(), run.staged / "manifest.json")
     progress.info("publishing")
     parts = {dataset: month_part(run, dataset) for dataset in DATASETS}
