@@ -9,7 +9,8 @@ cells, never formulas, whatever they start with. Each sheet has its header froze
 
 The Parquet files are the record; the workbook is for reading. A sheet holds at most
 `SHEET_ROWS` rows (writing a cell costs about 6 microseconds: a month of a million plans would
-take a minute; 5,000 rows of five sheets, about 2 s), and the Summary says which sheets were cut and where the whole dataset is.
+take a minute; 5,000 rows of five sheets, about 2 s), and the Summary says which sheets were cut
+and where the whole dataset is.
 """
 
 from __future__ import annotations
