@@ -148,3 +148,32 @@ def test_nothing_outside_docs_and_the_readme_cites_spec_sections() -> None:
         if not any((ROOT / where.split(":")[0]).is_relative_to(a) for a in allowed)
     ]
     assert cited == [], f"cite a docs page instead: {cited}"
+
+
+# --- The README is a user's guide (docs/operations.md): short, and its commands are real -------
+
+README = ROOT / "README.md"
+README_COMMAND = re.compile(r"^\| `coop-payouts (\w+)([^`]*)` \|", re.MULTILINE)
+
+
+def test_the_readme_is_a_guide_not_a_lab_notebook() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 400
+    assert not re.search(r"\bsessions?\b", text, re.IGNORECASE)
+    hashes = re.findall(r"`((?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40})`", text)
+    assert hashes == [], "no commit hashes in the README"
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [pytest.param(c, o, id=c) for c, o in README_COMMAND.findall(README.read_text("utf-8"))],
+)
+def test_every_option_the_readme_lists_is_one_the_command_takes(command: str, options: str) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for option in re.findall(r"--[a-z-]+", options):
+        assert option in result.stdout, f"README lists {command} {option}; the command has none"
