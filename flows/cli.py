@@ -27,8 +27,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # polars' allocator (jemalloc) keeps freed pages for 0.5 s, then keeps them lazily freed (still
 # resident) for 1 s more: each stage then starts on top of what the one before had just freed.
-# Returned after 0.25 s, straight to the system, a 10M month peaks under 1 GB instead of 1.1 GB
-# for about 2 s more system time (docs/performance.md). Read when polars is first imported,
+# Returned after 0.25 s, straight to the system, they no longer add up across stages, for
+# about 2 s more system time at 10M rows (docs/performance.md). Read when polars is first imported,
 # so set before; an operator's own setting of the variable is kept, but not polars' defaults
 # alone, which a parent process that imported polars passes on to its children.
 ALLOCATOR_SETTINGS = "dirty_decay_ms:250,muzzy_decay_ms:0"

@@ -113,10 +113,7 @@ class Payments(pa.DataFrameModel):
 
 
 class PaymentOrders(pa.DataFrameModel):
-    """payments.csv: one payment order per account whose batch status is PAY (docs/payments.md).
-
-    Replaces `Payments` once the run proposes batches from the accounts' balances.
-    """
+    """payments.csv: one payment order per account whose batch status is PAY (docs/payments.md)."""
 
     payment_id: str = Field(nullable=False, unique=True)
     mpn_id: str = Field(nullable=False, str_matches=MPN_FORM)
