@@ -239,21 +239,6 @@ def plans_with_activity(campaigns: Frame, activities: Frame) -> Frame:
     )
 
 
-def payments(payouts: pl.DataFrame) -> pl.DataFrame:
-    """What is paid on the payment date: per (mpn_id, currency) with a payable sum above 0."""
-    paid = payouts.filter(pl.col("payable_amount") > ZERO)
-    return (
-        paid.group_by("mpn_id", "currency")
-        .agg(
-            pl.col("payment_date").first(),
-            to_money(pl.col("payable_amount").sum()).alias("amount"),
-            pl.len().cast(pl.Int64).alias("plan_count"),
-        )
-        .select("mpn_id", "currency", "payment_date", "amount", "plan_count")
-        .sort("mpn_id", "currency")
-    )
-
-
 def totals(payouts: pl.DataFrame) -> pl.DataFrame:
     """Count and sums per currency and outcome, for the manifest and the summary."""
     return (

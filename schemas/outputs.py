@@ -97,21 +97,6 @@ class Exceptions(pa.DataFrameModel):
         ordered = True
 
 
-class Payments(pa.DataFrameModel):
-    """What is paid on the payment date, per (mpn_id, currency)."""
-
-    mpn_id: str = Field(nullable=False)
-    currency: str = Field(nullable=False)
-    payment_date: dt.date = Field(nullable=False)
-    amount: Money = Field(nullable=False, gt=decimal.Decimal("0"))
-    plan_count: pl.Int64 = Field(nullable=False, gt=0)
-
-    class Config:
-        strict = True
-        ordered = True
-        unique = ["mpn_id", "currency"]
-
-
 class PaymentOrders(pa.DataFrameModel):
     """payments.csv: one payment order per account whose batch status is PAY (docs/payments.md)."""
 

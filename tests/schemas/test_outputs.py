@@ -20,9 +20,8 @@ from coop_rules.payments import (
     payment_orders,
     statement_rows,
 )
-from coop_rules.payouts import payments
 from coop_rules.vocabulary import PaymentStatus
-from schemas.outputs import Exceptions, Ledger, PaymentOrders, Payments, Payouts, Statements
+from schemas.outputs import Exceptions, Ledger, PaymentOrders, Payouts, Statements
 from tests.coop_rules import builders as b
 
 D = Decimal
@@ -56,7 +55,6 @@ def exceptions_of(result: b.MonthResult) -> pl.DataFrame:
 def test_a_valid_month_passes(month: b.MonthResult) -> None:
     Payouts.validate(month.payouts)
     Exceptions.validate(exceptions_of(month))
-    Payments.validate(payments(month.payouts))
 
 
 def _on_plan(plan_id: str, **columns: pl.Expr) -> Callable[[pl.DataFrame], pl.DataFrame]:
@@ -146,23 +144,6 @@ def test_exceptions_model_rejects(
 ) -> None:
     with pytest.raises(SCHEMA_ERRORS) as raised:
         Exceptions.validate(spoil(exceptions_of(month)), lazy=True)
-    assert named in str(raised.value)
-
-
-BAD_PAYMENTS = [
-    pytest.param(lambda f: f.with_columns(amount=money("0.00")), "amount", id="amount-0"),
-    pytest.param(lambda f: f.with_columns(pl.col("amount").cast(pl.Float64)), "amount",
-                 id="float-amount"),
-    pytest.param(lambda f: pl.concat([f, f.head(1)]), "mpn_id", id="two-rows-per-partner-currency"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("spoil", "named"), BAD_PAYMENTS)
-def test_payments_model_rejects(
-    month: b.MonthResult, spoil: Callable[[pl.DataFrame], pl.DataFrame], named: str
-) -> None:
-    with pytest.raises(SCHEMA_ERRORS) as raised:
-        Payments.validate(spoil(payments(month.payouts)), lazy=True)
     assert named in str(raised.value)
 
 
