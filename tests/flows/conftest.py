@@ -19,3 +19,16 @@ def prefect_server() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def no_prefect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of commands that must never reach Prefect (check, history, release, the
+    refusals judged before a run starts): reaching it fails the test."""
+    from flows import orchestration, prefect_server
+
+    def reached(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Prefect was reached")
+
+    monkeypatch.setattr(prefect_server, "start_temporary_server", reached)
+    monkeypatch.setattr(orchestration, "monthly_payout", reached)

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from coop_rules import payments
 from coop_rules.money import MONEY
-from flows import orchestration, prefect_server
 from flows.cli import app
 from flows.errors import RunError
 from flows.manifest import summary_sentences, summary_tables
@@ -28,15 +27,7 @@ from tests.flows.releasing import release
 NEAR_MAX = "9000000000000000.00"
 
 
-@pytest.fixture(autouse=True)
-def no_prefect(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs here go through `run_month` and `check`: Prefect is never needed."""
-
-    def reached(*args: object, **kwargs: object) -> None:
-        raise AssertionError("Prefect was reached")
-
-    monkeypatch.setattr(prefect_server, "start_temporary_server", reached)
-    monkeypatch.setattr(orchestration, "monthly_payout", reached)
+pytestmark = pytest.mark.usefixtures("no_prefect")
 
 
 def run(inputs: Path, out: Path, month: str, reason: str | None = None) -> RunOutcome:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows import orchestration, prefect_server
 from flows.batches import batch_states
 from flows.cli import app
 from flows.publish import OutputFolder
@@ -23,13 +22,7 @@ MONTH = "2026-03"
 APPROVER = "Megan Bowen"
 
 
-@pytest.fixture(autouse=True)
-def no_prefect(monkeypatch: pytest.MonkeyPatch) -> None:
-    def reached(*args: object, **kwargs: object) -> None:
-        raise AssertionError("Prefect was reached")
-
-    monkeypatch.setattr(prefect_server, "start_temporary_server", reached)
-    monkeypatch.setattr(orchestration, "monthly_payout", reached)
+pytestmark = pytest.mark.usefixtures("no_prefect")
 
 
 def run(inputs: Path, out: Path, month: str, reason: str | None = None) -> RunOutcome:

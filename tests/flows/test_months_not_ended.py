@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows import clock, orchestration, prefect_server
+from flows import clock
 from flows.cli import app
 from flows.errors import UsageError
 from flows.options import check_month_ended
@@ -25,15 +25,7 @@ NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
 FAR_FUTURE, CURRENT = "2031-01", "2026-12"
 
 
-@pytest.fixture(autouse=True)
-def no_prefect(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A refusal comes before Prefect starts."""
-
-    def reached(*args: object, **kwargs: object) -> None:
-        raise AssertionError("Prefect was reached")
-
-    monkeypatch.setattr(prefect_server, "start_temporary_server", reached)
-    monkeypatch.setattr(orchestration, "monthly_payout", reached)
+pytestmark = pytest.mark.usefixtures("no_prefect")
 
 
 def set_clock(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:

@@ -16,7 +16,6 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows import orchestration, prefect_server
 from flows.cli import ALLOCATOR_SETTINGS, POLARS_ALLOCATOR_DEFAULTS, app
 from flows.errors import InputRejected
 from flows.manifest import Manifest
@@ -39,15 +38,7 @@ def inputs(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture(autouse=True)
-def no_prefect(monkeypatch: pytest.MonkeyPatch) -> None:
-    """None of these commands may start Prefect."""
-
-    def reached(*args: object, **kwargs: object) -> None:
-        raise AssertionError("Prefect was reached")
-
-    monkeypatch.setattr(prefect_server, "start_temporary_server", reached)
-    monkeypatch.setattr(orchestration, "monthly_payout", reached)
+pytestmark = pytest.mark.usefixtures("no_prefect")
 
 
 def everything(folder: Path) -> list[str]:
