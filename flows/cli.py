@@ -509,7 +509,7 @@ def _interrupted(stop: BaseException, signum: int) -> None:
 
 def main() -> None:
     if _command() != "serve":  # serve stops its flow runs by Prefect's own handlers
-        interrupts.install(_command())
+        interrupts.install(_command(), debug="--debug" in sys.argv)
     try:
         app()
     except BaseException as stop:  # SystemExit too: a command that ended after a signal
