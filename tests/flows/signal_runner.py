@@ -7,7 +7,7 @@ applied), publishing (between the month's two file replacements: the journal is 
 registry not yet), committed (the registry names the new run, its backups are not yet dropped),
 artifacts (the publish is done, the flow writes its artifacts), staged (a release's record is
 staged, its journal not yet written), released (a release's journal is written, nothing is in
-place yet).
+place yet), listing (history has settled the folder and lists the runs).
 """
 
 from __future__ import annotations
@@ -76,6 +76,15 @@ def main() -> None:
             real_artifacts(outcome)
 
         orchestration.publish_artifacts = pause_then_publish  # type: ignore[assignment]
+
+    if point == "listing":
+        real_list = publish.list_runs
+
+        def pause_then_list(folder: Any) -> list[dict]:
+            pause()
+            return real_list(folder)
+
+        publish.list_runs = pause_then_list  # type: ignore[assignment]
 
     if point in ("staged", "released"):
         real_write = io.write_bytes_atomic

@@ -47,10 +47,12 @@ def descendants(pid: int) -> list[int]:
 
 
 def interrupt(
-    point: str, signum: int, args: list[str], env: dict[str, str], cwd: Path
+    point: str, signum: int, args: list[str], env: dict[str, str], cwd: Path, to: str = ""
 ) -> tuple[int, str, float, list[int]]:
     """Start the command, signal it at `point`; its exit code, what it printed on stderr after
-    the pause, how long it took to stop and the processes it had started."""
+    the pause, how long it took to stop and the processes it had started. A SIGINT goes to the
+    process group (a terminal's Ctrl-C), a SIGTERM to the process, or with `to="all"` to every
+    process the command started too (as a service manager stops a service)."""
     child = subprocess.Popen(
         [sys.executable, str(RUNNER), point, *args],
         stdout=subprocess.DEVNULL,
@@ -77,7 +79,8 @@ def interrupt(
         if signum == signal.SIGINT:
             os.killpg(child.pid, signal.SIGINT)  # Ctrl-C: the terminal's whole foreground group
         else:
-            child.send_signal(signum)
+            for pid in [child.pid, *(started if to == "all" else [])]:
+                os.kill(pid, signum)
         child.wait(timeout=60)
         took = time.monotonic() - sent
         return child.returncode, child.stderr.read(), took, started
@@ -138,11 +141,17 @@ SIGNALS = [signal.SIGINT, signal.SIGTERM]
 
 
 def check_run(
-    point: str, published: bool, signum: int, inputs: Path, tmp_path: Path, env: dict[str, str]
+    point: str,
+    published: bool,
+    signum: int,
+    inputs: Path,
+    tmp_path: Path,
+    env: dict[str, str],
+    to: str = "",
 ) -> float:
     out = tmp_path / "out"
     args = ["run", "--month", MONTH, "--input", str(inputs), "--output", str(out)]
-    code, stderr, took, started = interrupt(point, signum, args, env, tmp_path)
+    code, stderr, took, started = interrupt(point, signum, args, env, tmp_path, to)
     assert_stopped(
         code, stderr, took, started, signum,
         f"after {MONTH} (run " if published else "nothing was published",
@@ -169,15 +178,26 @@ def test_a_run_against_a_running_server_stops_and_tells_the_truth(
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's parent-death signal")
 @pytest.mark.parametrize(
-    ("point", "published", "signum"),
-    [*((p, done, signal.SIGINT) for p, done in POINTS), ("artifacts", True, signal.SIGTERM)],
-    ids=[*(f"{p}-SIGINT" for p, _ in POINTS), "artifacts-SIGTERM"],
+    ("point", "published", "signum", "to"),
+    [
+        *((p, done, signal.SIGINT, "") for p, done in POINTS),
+        ("artifacts", True, signal.SIGTERM, ""),
+        # The server is gone before the run can report its end: the grace ends the wait.
+        ("computing", False, signal.SIGTERM, "all"),
+        ("artifacts", True, signal.SIGTERM, "all"),
+    ],
+    ids=[
+        *(f"{p}-SIGINT" for p, _ in POINTS),
+        "artifacts-SIGTERM",
+        "computing-SIGTERM-server-too",
+        "artifacts-SIGTERM-server-too",
+    ],
 )
 def test_a_run_with_a_temporary_server_stops_and_leaves_no_server(
-    point: str, published: bool, signum: int, inputs: Path, tmp_path: Path
+    point: str, published: bool, signum: int, to: str, inputs: Path, tmp_path: Path
 ) -> None:
     env = temporary_server_env(tmp_path)
-    check_run(point, published, signum, inputs, tmp_path, env)
+    check_run(point, published, signum, inputs, tmp_path, env, to)
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
@@ -206,6 +226,18 @@ def test_an_interrupted_check_publishes_nothing(signum: int, inputs: Path, tmp_p
     args = ["check", "--month", MONTH, "--input", str(inputs), "--output", str(out)]
     env = temporary_server_env(tmp_path)
     code, stderr, took, started = interrupt("computing", signum, args, env, tmp_path)
+    assert_stopped(code, stderr, took, started, signum, "nothing was published")
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_an_interrupted_history_publishes_nothing(
+    signum: int, inputs: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    run_month(RunOptions(month=MONTH, input_dir=inputs, output_dir=out))
+    env = temporary_server_env(tmp_path)
+    args = ["history", "--output", str(out)]
+    code, stderr, took, started = interrupt("listing", signum, args, env, tmp_path)
     assert_stopped(code, stderr, took, started, signum, "nothing was published")
 
 
