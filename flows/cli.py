@@ -40,7 +40,7 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from coop_rules.calendar import months_between, previous_month  # noqa: E402
-from flows import clock, display  # noqa: E402
+from flows import clock, display, interrupts  # noqa: E402
 from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
 from flows.manifest import Manifest, shown_amount, summary_sentences, summary_tables  # noqa: E402
@@ -151,6 +151,11 @@ def _say(*shown: Any) -> None:
 
 def _fail(error: BaseException, debug: bool) -> None:
     """Print one plain sentence and exit with the error's code."""
+    signum = interrupts.received()
+    if signum is not None:
+        # Whatever the interrupt became on its way (a Prefect client error once the server
+        # stopped), it is an interrupt: exit 130 or 143 (docs/operations.md, "Stopping a command").
+        raise interrupts.Interrupted(signum) from error
     if isinstance(error, BrokenPipeError):
         # Only stdout is ever a pipe a reader closes early; the work itself was done.
         out.on_broken_pipe()
@@ -597,10 +602,35 @@ def serve(
         _fail(error, debug)
 
 
+def _command() -> str:
+    """The command named on the command line (run, release, ...), or "" if none."""
+    return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+
+
+def _interrupted(stop: BaseException, signum: int) -> None:
+    """Exit 130 (SIGINT) or 143 (SIGTERM) with one sentence saying what was published or
+    released before the signal (docs/operations.md, "Stopping a command")."""
+    if "--debug" in sys.argv and not isinstance(stop, SystemExit):
+        import traceback
+
+        traceback.print_exception(stop)
+    interrupts.announce(_command())
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    if _command() != "serve":  # serve stops its flow runs by Prefect's own handlers
+        interrupts.install(_command(), debug="--debug" in sys.argv)
     try:
         app()
+    except BaseException as stop:  # SystemExit too: a command that ended after a signal
+        interrupts.stop_raising()
+        signum = interrupts.received()
+        if signum is None:
+            raise
+        _interrupted(stop, signum)
     finally:
+        interrupts.stop_raising()
         # Python flushes stdout once more at exit: a reader gone by then is not an error.
         try:
             sys.stdout.flush()

@@ -19,12 +19,20 @@ PR_SET_PDEATHSIG = 1
 
 
 def _dies_with(parent: int) -> Callable[[], None] | None:
-    """A preexec hook that makes the child get SIGTERM when `parent` dies (Linux only)."""
+    """A preexec hook that makes the child get SIGTERM when `parent` dies, and puts it in a
+    process group of its own (Linux only).
+
+    Its own group: a Ctrl-C in the terminal signals the whole foreground group, and a server
+    stopped at once would leave the interrupted run retrying its API calls for minutes instead
+    of reporting its end (docs/operations.md, "Stopping a command"); the run stops the server as
+    it exits, or the death signal does.
+    """
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
 
     def hook() -> None:
+        os.setpgid(0, 0)
         prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
         if os.getppid() != parent:  # the parent died before the hook ran
             os.kill(os.getpid(), signal.SIGTERM)

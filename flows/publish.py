@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from flows import interrupts
 from flows.errors import DiskFull, OutputUnusable, Refused, RunError
+from flows.interrupts import Commit
 from flows.io import write_bytes_atomic
 from flows.options import check_output
 
@@ -367,20 +369,24 @@ def publish(
     except BaseException as error:
         _drop_staged(folder, staged_run, staged_parts, backups)
         raise _translated(folder, error) from error
-    try:
-        run_dir = folder.run_dir(run_id)
-        os.rename(staged_run, run_dir)
-        for dataset, target in targets.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged_parts[dataset], target)
-        registry = read_registry(folder)
-        registry[month] = registry_entry
-        _write_json(folder.registry, registry)
-    except BaseException as error:
-        with suppress(OSError):
-            _roll_back(folder, journal)
-        _drop_staged(folder, staged_run, staged_parts, backups)
-        raise _translated(folder, error) from error
+    # From the first rename to the commit or the rollback, a Ctrl-C or SIGTERM waits: it then
+    # says truthfully whether the month was published (docs/operations.md, "Stopping a command").
+    with interrupts.held():
+        try:
+            run_dir = folder.run_dir(run_id)
+            os.rename(staged_run, run_dir)
+            for dataset, target in targets.items():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged_parts[dataset], target)
+            registry = read_registry(folder)
+            registry[month] = registry_entry
+            with interrupts.commit_point(Commit("published", month, run_id, folder.root)):
+                _write_json(folder.registry, registry)
+        except BaseException as error:
+            with suppress(OSError):
+                _roll_back(folder, journal)
+            _drop_staged(folder, staged_run, staged_parts, backups)
+            raise _translated(folder, error) from error
     # Committed: what is left is tidying, which the next command redoes if it fails here.
     with suppress(OSError):
         _finish(folder, journal)

@@ -29,7 +29,7 @@ import polars as pl
 
 from coop_rules.money import to_money
 from coop_rules.payments import ledger_rows
-from flows import batches, chain, io
+from flows import batches, chain, interrupts, io
 from flows.errors import ChainBroken, OutputUnusable, Refused, ReleaseNotPlaced, UsageError
 from flows.manifest import Manifest, currency_digits, shown_amount
 from flows.publish import OutputFolder, read_registry, run_lock
@@ -241,7 +241,11 @@ def _release(
     io.write_bytes_atomic(json.dumps(head, indent=2).encode(), staged_head)
     moves = list(zip((staged_ledger, staged_dir, staged_head), targets, strict=True))
     journal = [[str(a.relative_to(folder.root)), str(b.relative_to(folder.root))] for a, b in moves]
-    io.write_bytes_atomic(json.dumps(journal).encode(), folder.release_journal)
+    # The journal's write decides the release (the next command completes it): an interrupt
+    # waits for it, then says it was released (docs/operations.md, "Stopping a command").
+    commit = interrupts.Commit("released", month, state.run_id, folder.root)
+    with interrupts.held(), interrupts.commit_point(commit):
+        io.write_bytes_atomic(json.dumps(journal).encode(), folder.release_journal)
     _place(folder, month, moves)
     return release
 
