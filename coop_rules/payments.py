@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from coop_rules.money import MONEY, WIDE, ZERO, fits_money, to_money, to_wide
 from coop_rules.settings import RuleSettings
@@ -136,7 +137,7 @@ PAYMENT_RULES: tuple[PaymentRule, ...] = (
 def first_status(settings: RuleSettings) -> pl.Expr:
     """The status of the first payment rule that applies; otherwise PAY."""
     first, *rest = PAYMENT_RULES
-    chain = pl.when(first.applies(settings)).then(pl.lit(first.status.value))
+    chain: Then | ChainedThen = pl.when(first.applies(settings)).then(pl.lit(first.status.value))
     for rule in rest:
         chain = chain.when(rule.applies(settings)).then(pl.lit(rule.status.value))
     return chain.otherwise(pl.lit(PaymentStatus.PAY.value))

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from coop_rules.integrity import OK
 from coop_rules.money import MONEY, ZERO, to_money
@@ -102,7 +103,7 @@ PLAN_RULES: tuple[PlanRule, ...] = (
 
 def first_rule(settings: RuleSettings, field: str) -> pl.Expr:
     """The outcome (or reason) of the first plan rule that applies; 7. otherwise PAY."""
-    chain: pl.Expr | None = None
+    chain: Then | ChainedThen | None = None
     for rule in PLAN_RULES:
         value = pl.lit(getattr(rule, field).value)
         condition = rule.applies(settings)

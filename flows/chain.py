@@ -160,7 +160,7 @@ def _regular_bytes(path: Path, whose: str) -> bytes:
 
 def _no_extras(paths: ChainPaths, records: dict[str, dict]) -> None:
     """Nothing under ledger/ or releases/ but what the chain names."""
-    named = {
+    named: dict[Path, dict[str, tuple[str, ...]]] = {
         paths.releases: {date: RELEASE_FILES for date in records},
         paths.ledger: {paths.ledger_partition(date).name: (PART,) for date in records},
     }

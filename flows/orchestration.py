@@ -25,6 +25,7 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.context import TagsContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
@@ -184,7 +185,7 @@ def monthly_payout(
     allow_empty: bool = False,
     await_approval: bool = False,
     approval_timeout_hours: float = DEFAULTS.approval_timeout_hours,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Publish the payout, exception and payment files of one earning month (default: the
     previous calendar month, as the scheduled run on the 1st wants). With `await_approval`
     (the deployment sets it), the run then pauses until a person approves or rejects the

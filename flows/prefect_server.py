@@ -42,7 +42,8 @@ def _dies_with(parent: int) -> Callable[[], None] | None:
 
 def _popen_dying_with_us(hook: Callable[[], None]) -> Callable[..., subprocess.Popen[Any]]:
     def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
-        return subprocess.Popen(*args, preexec_fn=hook, **kwargs)
+        # Prefect's own arguments, passed through: mypy cannot match them to an overload.
+        return subprocess.Popen(*args, preexec_fn=hook, **kwargs)  # type: ignore[call-overload]
 
     return popen
 

@@ -413,7 +413,7 @@ def _drop_staged(
 
 def list_runs(folder: OutputFolder) -> list[dict]:
     """Every run's manifest summary, oldest first."""
-    runs = []
+    runs: list[dict] = []
     if not folder.runs.is_dir():
         return runs
     for manifest_path in sorted(folder.runs.glob("*/manifest.json")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -151,7 +152,11 @@ def ledger_of(folder: OutputFolder, mpn_id: str) -> pl.DataFrame:
         .with_columns(pl.lit(pay_date).str.to_date().alias("payment_date"))
         for pay_date in batches.releases(folder)
     ]
-    schema = {"kind": pl.String, "currency": pl.String, "amount": STATEMENT_SCHEMA["owed"]}
+    schema: dict[str, Any] = {
+        "kind": pl.String,
+        "currency": pl.String,
+        "amount": STATEMENT_SCHEMA["owed"],
+    }
     empty = pl.DataFrame(schema={**schema, "payment_date": pl.Date})
     return pl.concat(frames) if frames else empty
 

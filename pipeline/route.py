@@ -180,7 +180,7 @@ class EarningsTally:
         self._schema = schema_for(self._spec, settings)
         self._spill = spill if spill is not None else MemorySpill()
         self._ledger_schema = pl.Schema(
-            {
+            {  # type: ignore[arg-type]  # an Enum instance is a data type
                 ROW: pl.Int64,
                 "earning_id": pl.String,
                 "in_scope": pl.Boolean,

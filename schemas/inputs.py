@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pandera.backends.polars.builtin_checks  # noqa: F401  (registers str_matches etc.)
 import pandera.polars as pa
@@ -582,7 +583,11 @@ def _check_output(check: pa.Check, data: PolarsData) -> pl.LazyFrame:
     return output
 
 
-def parse_text(frame: pl.DataFrame, spec: InputSpec) -> pl.DataFrame:
+# A frame, eager or lazy: parsing is the same expressions either way.
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def parse_text(frame: Frame, spec: InputSpec) -> Frame:
     """Cast each column to its type; only rows that passed `validate_text` keep their values.
 
     Casting is safe only after validation: polars truncates extra decimals silently.

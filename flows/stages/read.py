@@ -8,6 +8,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from coop_rules.vocabulary import Dataset
 from flows import io
@@ -44,9 +45,9 @@ def fingerprint(files: dict[Dataset, io.InputFile]) -> dict[str, str]:
     return {dataset.value: digest for (dataset, _), digest in zip(ordered, digests, strict=True)}
 
 
-def needs_reason(published: dict | None, digest: str, reason: str | None) -> bool:
+def needs_reason(published: dict | None, digest: str, reason: str | None) -> TypeGuard[dict]:
     """Whether replacing the published month by these inputs and rules needs --reason."""
-    return bool(published) and published.get("input_digest") != digest and not reason
+    return published is not None and published.get("input_digest") != digest and not reason
 
 
 def read_inputs(run: MonthRun) -> ReadInputs:

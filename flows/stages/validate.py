@@ -8,6 +8,8 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
+from typing import cast
 
 import polars as pl
 
@@ -52,8 +54,8 @@ def month_period(programs: pl.DataFrame, month: str) -> tuple[str, str] | None:
     if periods.is_empty():
         return None
     return (
-        month_text(periods.get_column("period_start").min()),
-        month_text(periods.get_column("period_end").max()),
+        month_text(cast(date, periods.get_column("period_start").min())),
+        month_text(cast(date, periods.get_column("period_end").max())),
     )
 
 
