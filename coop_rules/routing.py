@@ -8,6 +8,7 @@ from datetime import date
 
 import polars as pl
 
+from coop_rules.forms import MPN_ID_FORM
 from coop_rules.integrity import OK, PLAN_KEY
 from coop_rules.vocabulary import ROW, Code
 
@@ -113,7 +114,6 @@ PLAN_SIDE = "__plan_"
 PLAN_INDEX = "__plan_index"
 # The plan key of the month as one exact 64-bit integer (`packed_key`).
 KEY_PACKED = "__plan_key_packed"
-DIGITS_6_10 = r"^[0-9]{6,10}$"
 # 10 digits need 34 bits; the rest of 64 hold the digit count and the program and fund codes.
 MPN_BITS = 34
 MPN_LENGTHS = 5  # 6 to 10 digits
@@ -168,7 +168,7 @@ def routing_table(programs: pl.DataFrame, plans: pl.DataFrame, first_day: date) 
     if codes >= 1 << (64 - MPN_BITS):
         return table
     # Only a key with a well-formed mpn_id can meet a valid earnings row.
-    packed = keys.filter(pl.col("mpn_id").str.contains(DIGITS_6_10)).select(
+    packed = keys.filter(pl.col("mpn_id").str.contains(MPN_ID_FORM)).select(
         packed_key(program_codes, fund_codes).alias(KEY_PACKED),
         *(c for c in keys.columns if c not in (*PLAN_KEY, KEY_HASH)),
     )
@@ -185,7 +185,7 @@ def packed_key(programs: pl.Enum, funds: pl.Enum, well_formed: pl.Expr | None = 
     """
     mpn = pl.col("mpn_id")
     if well_formed is None:
-        well_formed = mpn.str.contains(DIGITS_6_10)
+        well_formed = mpn.str.contains(MPN_ID_FORM)
     program = pl.col("program").cast(programs, strict=False).to_physical().cast(pl.UInt64)
     fund = pl.col("fund").cast(funds, strict=False).to_physical().cast(pl.UInt64)
     length = mpn.str.len_bytes().cast(pl.UInt64) - 6

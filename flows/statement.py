@@ -16,14 +16,13 @@ from typing import Any
 
 import polars as pl
 
+from coop_rules.forms import CURRENCY_FORM, MPN_ID_FORM
 from coop_rules.payments import STATEMENT_SCHEMA
 from flows import batches
 from flows.errors import UsageError
 from flows.manifest import Manifest, currency_digits, shown_amount
 from flows.publish import OutputFolder
 
-MPN_ID = re.compile(r"[0-9]{6,10}")
-CURRENCY = re.compile(r"[A-Z]{3}")
 COLUMNS = (
     "payment_date",
     "currency",
@@ -56,9 +55,9 @@ PLAN_COLUMNS = (
 
 def check_partner(mpn_id: str, currency: str | None) -> None:
     """--mpn-id is 6-10 ASCII digits and --currency three capital letters (exit 2 otherwise)."""
-    if not MPN_ID.fullmatch(mpn_id):
+    if not re.fullmatch(MPN_ID_FORM, mpn_id):
         raise UsageError(f"--mpn-id {mpn_id!r}: an MPN ID is 6 to 10 digits (4412907)")
-    if currency is not None and not CURRENCY.fullmatch(currency):
+    if currency is not None and not re.fullmatch(CURRENCY_FORM, currency):
         raise UsageError(f"--currency {currency!r}: a currency is three capital letters (USD)")
 
 

@@ -20,19 +20,21 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 from pandera.polars import Field
 
+from coop_rules.forms import (
+    AMOUNT_FORM,
+    COUNTRIES_FORM,
+    CURRENCY_FORM,
+    DATE_FORM,
+    EMAIL_FORM,
+    MONTH_FORM,
+    MPN_ID_FORM,
+)
 from coop_rules.money import MONEY, fraction_digits
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import ROW, Code, Dataset, ProfileStatus
 
-# Forms of text (docs/inputs.md, "The files"). Amounts: an optional sign, digits, an optional point
-# and fraction.
-DIGITS_6_10 = r"^[0-9]{6,10}$"
-DATE_FORM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-MONTH_FORM = r"^[0-9]{4}-[0-9]{2}$"
-AMOUNT_FORM = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
-CURRENCY_FORM = r"^[A-Z]{3}$"
-EMAIL_FORM = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-COUNTRIES_FORM = r"^[A-Z]{2}(;[A-Z]{2})*$"
+# Forms of text (docs/inputs.md, "The files"), declared once in coop_rules/forms.py.
+DIGITS_6_10 = MPN_ID_FORM
 # An invisible format character (Cf: zero-width spaces and joiners, bidi controls, a BOM) or a
 # control character (Cc) in a value; free text may hold tab, CR and LF (docs/inputs.md, "Hostile
 # input").

@@ -12,15 +12,14 @@ from pandera.api.polars.types import PolarsData
 from pandera.engines.polars_engine import DateTime, Decimal
 from pandera.polars import Field
 
+from coop_rules.forms import CURRENCY_FORM, MONTH_FORM, MPN_ID_FORM
 from coop_rules.money import ZERO
 from coop_rules.vocabulary import Code, Dataset, LedgerKind, Outcome, PaymentStatus, Reason
 
 Money = Decimal(18, 2)  # pandera's polars Decimal(precision, scale)
 WideMoney = Decimal(38, 2)  # a sum or a difference of amounts, exact beyond Decimal(18, 2)
 Instant = DateTime(time_zone="UTC", time_unit="us")
-MONTH_FORM = r"^[0-9]{4}-[0-9]{2}$"
-MPN_FORM = r"^[0-9]{6,10}$"
-CURRENCY_FORM = r"^[A-Z]{3}$"
+MPN_FORM = MPN_ID_FORM
 
 
 def _payment_id_form() -> pl.Expr:
@@ -37,10 +36,10 @@ class Payouts(pa.DataFrameModel):
     """One row per (plan, M) with routed earnings."""
 
     run_id: str = Field(nullable=False)
-    earning_month: str = Field(nullable=False, str_matches=r"^[0-9]{4}-[0-9]{2}$")
+    earning_month: str = Field(nullable=False, str_matches=MONTH_FORM)
     payment_date: dt.date = Field(nullable=False)
     plan_id: str = Field(nullable=False, unique=True)
-    mpn_id: str = Field(nullable=False, str_matches=r"^[0-9]{6,10}$")
+    mpn_id: str = Field(nullable=False, str_matches=MPN_FORM)
     program: str = Field(nullable=False)
     fund: str = Field(nullable=False)
     period: str = Field(nullable=False)
