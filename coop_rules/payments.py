@@ -158,10 +158,11 @@ def _minimums(settings: RuleSettings) -> pl.LazyFrame:
     )
 
 
-def payment_id(payment_date: date) -> pl.Expr:
-    """`<payment_date as YYYYMMDD>-<mpn_id>-<currency>`."""
+def payment_id(payment_date: pl.Expr) -> pl.Expr:
+    """`<payment_date as YYYYMMDD>-<mpn_id>-<currency>` (docs/payments.md): the one form, used
+    to make the id and, by the output schemas, to check it."""
     return pl.format(
-        "{}-{}-{}", pl.lit(payment_date.strftime("%Y%m%d")), pl.col("mpn_id"), pl.col("currency")
+        "{}-{}-{}", payment_date.dt.strftime("%Y%m%d"), pl.col("mpn_id"), pl.col("currency")
     )
 
 
@@ -289,7 +290,7 @@ def statement_rows(
                 "carried_amount"
             ),
             pl.when(status == PaymentStatus.PAY.value)
-            .then(payment_id(payment_date))
+            .then(payment_id(pl.lit(payment_date)))
             .otherwise(pl.lit(None, pl.String))
             .alias("payment_id"),
             pl.lit(run_id).alias("run_id"),

@@ -14,6 +14,7 @@ from pandera.polars import Field
 
 from coop_rules.forms import CURRENCY_FORM, MONTH_FORM, MPN_ID_FORM
 from coop_rules.money import ZERO
+from coop_rules.payments import payment_id
 from coop_rules.vocabulary import Code, Dataset, LedgerKind, Outcome, PaymentStatus, Reason
 
 Money = Decimal(18, 2)  # pandera's polars Decimal(precision, scale)
@@ -23,13 +24,8 @@ MPN_FORM = MPN_ID_FORM
 
 
 def _payment_id_form() -> pl.Expr:
-    """`<payment_date as YYYYMMDD>-<mpn_id>-<currency>`."""
-    return pl.format(
-        "{}-{}-{}",
-        pl.col("payment_date").dt.strftime("%Y%m%d"),
-        pl.col("mpn_id"),
-        pl.col("currency"),
-    )
+    """The payment_id a row's date, mpn_id and currency give (coop_rules.payments.payment_id)."""
+    return payment_id(pl.col("payment_date"))
 
 
 class Payouts(pa.DataFrameModel):
