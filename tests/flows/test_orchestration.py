@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -161,7 +162,13 @@ def test_cli_exit_codes_of_a_month(prefect_server: str, inputs: Path, tmp_path: 
 
     history = runner.invoke(app, ["history", "--output", str(out)])
     assert history.exit_code == 0
-    assert "2026-04" in history.stdout and "yes" in history.stdout
+    run_id = re.search(r"published by run (\S+)", first.stdout).group(1)
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in history.stdout.splitlines()
+        if line.startswith("| 2026-04")
+    ]
+    assert [(row[1], row[2]) for row in rows] == [(run_id, "yes")]
 
 
 def test_cli_backfill_runs_the_months_in_order(
@@ -173,8 +180,17 @@ def test_cli_backfill_runs_the_months_in_order(
     assert result.exit_code == 0, result.output
     published = [line.split()[0] for line in result.stdout.splitlines() if "published by" in line]
     assert published == ["2026-02", "2026-03", "2026-04"]
-    april = pl.scan_parquet(out / "payouts").filter(pl.col("earning_month") == "2026-04")
-    assert april.select(pl.col("paid_before_amount").sum()).collect().item() > 0
+    # April's paid_before_amount is, plan by plan, what February and March paid it.
+    payouts = pl.scan_parquet(out / "payouts").collect()
+    april = payouts.filter(pl.col("earning_month") == "2026-04")
+    before = (
+        payouts.filter(pl.col("earning_month") < "2026-04")
+        .group_by("plan_id", "period")
+        .agg(pl.col("payable_amount").sum().alias("paid_before"))
+    )
+    paid = april.join(before, on=["plan_id", "period"], how="left")
+    assert paid["paid_before_amount"].to_list() == paid["paid_before"].fill_null(0).to_list()
+    assert paid["paid_before_amount"].sum() == Decimal("3054452.50")
     assert "+" in result.stdout and "┃" not in result.stdout, "plain ASCII table off a terminal"
 
 

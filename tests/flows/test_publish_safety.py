@@ -250,7 +250,12 @@ def test_a_read_only_output_folder_is_named_in_one_sentence(
 
     history = runner.invoke(app, ["history", "--output", str(out)])
     assert history.exit_code == 0, history.output
-    assert MONTH in history.stdout and "yes" in history.stdout
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in history.stdout.splitlines()
+        if line.startswith(f"| {MONTH}")
+    ]
+    assert [(row[1], row[2]) for row in rows] == [(first.run_id, "yes")]
     assert read_registry(OutputFolder(out))[MONTH]["run_id"] == first.run_id
 
 
