@@ -34,6 +34,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from flows.manifest import Manifest, currency_digits, summary_sentences, summary_tables
 
+# Far below a sheet's limit (1,048,576 rows): the cost bounds it (docs/performance.md).
 SHEET_ROWS = 5_000
 # A double holds 15 significant digits exactly: larger amounts are written as text, exact.
 LARGEST_NUMBER = Decimal("9999999999999.99")
