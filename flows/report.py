@@ -10,7 +10,13 @@ cells, never formulas, whatever they start with. Each sheet has its header froze
 The Parquet files are the record; the workbook is for reading. A sheet holds at most
 `SHEET_ROWS` rows (writing a cell costs about 6 microseconds: a month of a million plans would
 take a minute; 5,000 rows of five sheets, about 2 s), and the Summary says which sheets were cut
-and where the whole dataset is.
+and which file holds all their rows. An amount a spreadsheet's number cannot hold exactly is
+written as its text, and the Summary counts them.
+
+The cells are written with xlsxwriter itself, not through polars' `DataFrame.write_excel`: an
+amount's format follows its own row's currency, an amount may have to be text in a column of
+numbers, and `write_excel` makes an Excel table, which xlsxwriter's constant-memory mode does
+not allow.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from flows.manifest import Manifest, currency_digits, summary_sentences, summary_tables
 
+# Far below a sheet's limit (1,048,576 rows): the cost bounds it (docs/performance.md).
 SHEET_ROWS = 5_000
 # A double holds 15 significant digits exactly: larger amounts are written as text, exact.
 LARGEST_NUMBER = Decimal("9999999999999.99")
@@ -60,16 +67,20 @@ def write_report(manifest: Manifest, run_dir: Path, path: Path) -> None:
     with xlsxwriter.Workbook(str(path), options) as workbook:
         formats = Formats(workbook, currency_digits(manifest))
         summary = workbook.add_worksheet("Summary")
-        cut = []
-        frames = [
-            (name, read(run_dir / file)) for name, file in SHEETS if (run_dir / file).exists()
-        ]
-        for name, frame in frames:
-            sheet = workbook.add_worksheet(name)
-            written = write_frame(sheet, frame.head(SHEET_ROWS), formats)
-            if written < frame.height:
-                cut.append(f"{name}: the first {written:,} of {frame.height:,} rows")
-        write_summary(summary, manifest, formats, cut)
+        notes = []
+        for name, file in SHEETS:
+            if not (run_dir / file).exists():
+                continue
+            frame = read(run_dir / file)
+            shown = frame.head(SHEET_ROWS)
+            texts = write_frame(workbook.add_worksheet(name), shown, formats)
+            if shown.height < frame.height:
+                notes.append(
+                    f"{name}: the first {shown.height:,} of {frame.height:,} rows; "
+                    f"all of them are in {file} in the run folder"
+                )
+            notes += amounts_as_text(name, texts)
+        write_summary(summary, manifest, formats, notes)
 
 
 def read(path: Path) -> pl.DataFrame:
@@ -102,15 +113,27 @@ class Formats:
         return self.money[self.digits.get(str(currency), 2)]
 
 
-def write_cell(sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None) -> None:
-    """One cell: numbers as numbers, everything else as text (never a formula)."""
+def amounts_as_text(sheet: str, count: int) -> list[str]:
+    """The Summary's note on the amounts of a sheet written as text, if any."""
+    if not count:
+        return []
+    return [
+        f"{sheet}: {count:,} amount(s) beyond {LARGEST_NUMBER:,} written as their exact text, "
+        "not as numbers (a spreadsheet's number holds 15 digits)"
+    ]
+
+
+def write_cell(sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None) -> bool:
+    """One cell: numbers as numbers, everything else as text (never a formula). True if it is
+    an amount written as text, being too large for a number."""
     if value is None:
-        return
+        return False
     if isinstance(value, Decimal):
         if abs(value) > LARGEST_NUMBER:
             sheet.write_string(row, col, str(value))
-        else:
-            sheet.write_number(row, col, float(value), fmt)
+            return True
+        # Up to LARGEST_NUMBER, the number read back prints as this very decimal.
+        sheet.write_number(row, col, float(value), fmt)
     elif isinstance(value, bool):
         sheet.write_string(row, col, "yes" if value else "no")
     elif isinstance(value, int):
@@ -121,15 +144,18 @@ def write_cell(sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | N
         sheet.write_datetime(row, col, dt.datetime(value.year, value.month, value.day), fmt)
     else:
         sheet.write_string(row, col, str(value))
+    return False
 
 
 def write_frame(sheet: Worksheet, frame: pl.DataFrame, formats: Formats) -> int:
-    """A frame as a sheet: header frozen, a filter, widths from the header and the values."""
+    """A frame as a sheet: header frozen, a filter, widths from the header and the values.
+    Returns how many amounts were written as text."""
     columns = frame.columns
     for col, name in enumerate(columns):
         sheet.write_string(0, col, name, formats.header)
     widths = [len(name) + 2 for name in columns]
     has_currency = "currency" in columns
+    texts = 0
     for row, values in enumerate(frame.iter_rows(), start=1):
         currency = values[columns.index("currency")] if has_currency else None
         for col, value in enumerate(values):
@@ -143,20 +169,21 @@ def write_frame(sheet: Worksheet, frame: pl.DataFrame, formats: Formats) -> int:
                 if isinstance(value, int) and not isinstance(value, bool)
                 else None
             )
-            write_cell(sheet, row, col, value, fmt)
+            texts += write_cell(sheet, row, col, value, fmt)
             if row <= 200 and value is not None:
                 widths[col] = max(widths[col], min(len(str(value)) + 2, 60))
     for col, width in enumerate(widths):
         sheet.set_column(col, col, width)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(frame.height, 1), max(len(columns) - 1, 0))
-    return frame.height
+    return texts
 
 
 def write_summary(
-    sheet: Worksheet, manifest: Manifest, formats: Formats, cut: Iterable[str]
+    sheet: Worksheet, manifest: Manifest, formats: Formats, notes: Iterable[str]
 ) -> None:
-    """The run's summary tables one under the other, then the reconciliation and what was cut."""
+    """The run's summary tables one under the other, then the reconciliation, then the notes
+    on the sheets (what was cut, amounts written as text)."""
     row = 0
     sheet.write_string(
         row, 0, f"coop-payouts {manifest.earning_month}, run {manifest.run_id}", formats.title
@@ -164,6 +191,7 @@ def write_summary(
     row += 1
     sheet.write_string(row, 0, f"paid on {manifest.payment_date}")
     row += 2
+    texts = 0
     for table in summary_tables(manifest):
         if not table.rows:
             continue
@@ -182,15 +210,12 @@ def write_summary(
                 elif name in NUMBER_COLUMNS:
                     write_cell(sheet, row, col, int(text), formats.integer)
                 else:
-                    write_cell(sheet, row, col, Decimal(text), formats.amount(currency))
+                    texts += write_cell(sheet, row, col, Decimal(text), formats.amount(currency))
             row += 1
         row += 1
-    for line in [*summary_sentences(manifest), *cut]:
+    lines = [*summary_sentences(manifest), *amounts_as_text("Summary", texts), *notes]
+    for line in lines:
         sheet.write_string(row, 0, line)
         row += 1
-    if cut:
-        sheet.write_string(
-            row, 0, "the whole datasets are the Parquet and CSV files of the run folder"
-        )
     sheet.set_column(0, 0, 18)
     sheet.set_column(1, 8, 16)

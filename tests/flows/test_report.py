@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 
 from flows import report
@@ -79,6 +81,65 @@ def test_header_frozen_filter_on_ids_text_amounts_numbers(
     assert jpy[header.index("earned_amount")].number_format == "#,##0"
 
 
+@pytest.mark.parametrize("name", ["Payouts", "Statement", "Payments"])
+def test_an_mpn_id_keeps_its_leading_zeros(runs: tuple[RunOutcome, RunOutcome], name: str) -> None:
+    sheet = workbook(runs[0])[name]
+    header = [cell.value for cell in sheet[1]]
+    cells = [row[header.index("mpn_id")] for row in sheet.iter_rows(min_row=2)]
+    assert {cell.data_type for cell in cells} == {"s"}
+    assert "00784512" in {cell.value for cell in cells}
+
+
+def test_every_amount_reads_back_as_its_exact_decimal(runs: tuple[RunOutcome, RunOutcome]) -> None:
+    sheet = workbook(runs[0])["Payouts"]
+    header = [cell.value for cell in sheet[1]]
+    amounts = [name for name in header if name.endswith("_amount")]
+    frame = pl.read_parquet(runs[0].run_dir / "payouts.parquet")
+    for row, values in zip(sheet.iter_rows(min_row=2), frame.iter_rows(named=True), strict=True):
+        for name in amounts:
+            cell, expected = row[header.index(name)], values[name]
+            if expected is None:
+                assert cell.value is None
+            else:
+                assert cell.data_type == "n"
+                assert Decimal(repr(float(cell.value))) == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "cell"),
+    [
+        pytest.param("9999999999999.99", 9999999999999.99, id="largest-number"),
+        pytest.param("-9999999999999.99", -9999999999999.99, id="largest-negative-number"),
+        pytest.param("10000000000000.00", "10000000000000.00", id="text-beyond"),
+        pytest.param("-9999999999999999.99", "-9999999999999999.99", id="text-decimal-18-2"),
+    ],
+)
+def test_an_amount_too_large_for_a_number_is_its_exact_text(
+    runs: tuple[RunOutcome, RunOutcome], tmp_path: Path, amount: str, cell: object
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs[0].run_dir, run_dir)
+    payouts = pl.read_parquet(run_dir / "payouts.parquet")
+    first = pl.int_range(pl.len()) == 0
+    payouts.with_columns(
+        pl.when(first)
+        .then(pl.lit(Decimal(amount), pl.Decimal(18, 2)))
+        .otherwise(pl.col("earned_amount"))
+        .alias("earned_amount"),
+        pl.when(first).then(pl.lit("USD")).otherwise(pl.col("currency")).alias("currency"),
+    ).write_parquet(run_dir / "payouts.parquet")
+    manifest = Manifest.read(run_dir / "manifest.json")
+    report.write_report(manifest, run_dir, tmp_path / "large.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "large.xlsx")
+    sheet = book["Payouts"]
+    header = [c.value for c in sheet[1]]
+    written = sheet.cell(2, header.index("earned_amount") + 1)
+    assert written.value == cell and type(written.value) is type(cell)
+    summary = [row[0] for row in book["Summary"].iter_rows(values_only=True) if row[0]]
+    note = "Payouts: 1 amount(s) beyond 9,999,999,999,999.99 written as their exact text"
+    assert any(line.startswith(note) for line in summary) is isinstance(cell, str)
+
+
 def test_formula_like_text_is_stored_as_text(runs: tuple[RunOutcome, RunOutcome]) -> None:
     book = workbook(runs[0])
     cells = [cell for sheet in book for row in sheet.iter_rows() for cell in row]
@@ -113,7 +174,11 @@ def test_a_long_sheet_is_cut_and_the_summary_says_so(
     book = openpyxl.load_workbook(tmp_path / "cut.xlsx")
     assert book["Payouts"].max_row == 11
     summary = [row[0] for row in book["Summary"].iter_rows(values_only=True) if row[0]]
-    assert f"Payouts: the first 10 of {manifest.outputs['payouts.parquet'].rows} rows" in summary
+    rows = manifest.outputs["payouts.parquet"].rows
+    assert (
+        f"Payouts: the first 10 of {rows} rows; all of them are in payouts.parquet in the run "
+        "folder" in summary
+    )
 
 
 def test_a_check_writes_no_workbook(tmp_path: Path) -> None:
