@@ -170,18 +170,25 @@ def plans_of(payouts: pl.DataFrame, mpn_id: str, currency: object) -> pl.DataFra
 
 
 def as_json(lines: list[StatementLine], plans: bool) -> list[dict[str, object]]:
-    """The lines as JSON-able rows: amounts as exact text, never floats."""
+    """The lines as JSON-able rows: amounts as exact text with their currency's minor digits, as
+    the bank file writes them (JPY `40000`, USD `300.00`), never floats."""
     rows = []
     for line in lines:
         row: dict[str, object] = {
-            column: (None if line.row[column] is None else str(line.row[column]))
-            if column in AMOUNTS
-            else line.row[column]
+            column: (line.shown(column) or None) if column in AMOUNTS else line.row[column]
             for column in COLUMNS
         }
         if plans:
+            currency = str(line.row["currency"])
             row["plans"] = [
-                {key: (str(value) if value is not None else None) for key, value in plan.items()}
+                {
+                    key: None
+                    if value is None
+                    else shown_amount(str(value), currency, line.digits)
+                    if key.endswith("_amount")
+                    else str(value)
+                    for key, value in plan.items()
+                }
                 for plan in line.plans.iter_rows(named=True)
             ]
         rows.append(row)

@@ -95,6 +95,16 @@ def test_currency_filter_plans_and_json(out: Path) -> None:
     assert [row["owed"] for row in rows] == ["150.00", "400.00"]
     assert [plan["plan_id"] for plan in rows[1]["plans"]] == [USD.plan_id]
     assert rows[1]["plans"][0]["payable_amount"] == "250.00"
+    # Yen as the bank file writes it: no minor digits.
+    yen = runner.invoke(
+        cli.app, ["statement", "--mpn-id", JPY.mpn_id, "--output", str(out), "--json", "--plans"]
+    )
+    (line,) = json.loads(yen.stdout)
+    assert (line["owed"], line["paid"], line["plans"][0]["earned_amount"]) == (
+        "40000",
+        "40000",
+        "40000",
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,3 +142,24 @@ def test_every_value_whole_at_80_columns(out: Path, monkeypatch: pytest.MonkeyPa
     text = re.sub(r"\x1b\[[0-9;]*m", "", console.file.getvalue())
     assert "…" not in text and "BELOW_MINIMUM" in text and "400.00" in text
     assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_a_rerun_after_release_keeps_what_was_paid_and_shows_the_stale_batch(
+    tmp_path: Path,
+) -> None:
+    inputs = payment_inputs.write_inputs(tmp_path / "in", AMOUNTS)
+    out = tmp_path / "out"
+    january = run_month(RunOptions(month="2026-01", input_dir=inputs, output_dir=out))
+    release(out, "2026-01", "Megan Bowen")
+    run_month(RunOptions(month="2026-02", input_dir=inputs, output_dir=out))
+    payment_inputs.write_earnings(inputs, {**AMOUNTS, ("USD", "2026-01"): "120.00"})
+    run_month(
+        RunOptions(month="2026-01", input_dir=inputs, output_dir=out, reason="January corrected")
+    )
+    lines = partner_statement(OutputFolder(out), USD.mpn_id)
+    shown = [
+        (line.row["payment_date"], line.row["batch"], line.row["run_id"], line.row["owed"])
+        for line in lines
+    ]
+    assert shown[0] == ("2026-02-15", "released", january.run_id, Decimal("150.00"))
+    assert shown[1][:2] == ("2026-03-15", "stale")
