@@ -39,6 +39,8 @@ COLUMNS = (
     "released_at",
     "run_id",
 )
+# The columns a line takes from its batch's state rather than from the statement row.
+FROM_BATCH = ("batch", "released_by", "released_at")
 AMOUNTS = ("payable_this_month", "brought_forward", "owed", "paid", "forfeited", "carried")
 PLAN_COLUMNS = (
     "plan_id",
@@ -126,19 +128,8 @@ def with_ledger(rows: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
     return (
         rows.join(paid, on=["payment_date", "currency"], how="left")
         .rename({"carried_amount": "carried"})
-        .select(
-            pl.col("payment_date").cast(pl.String),
-            "currency",
-            "earning_month",
-            "status",
-            "payable_this_month",
-            "brought_forward",
-            "owed",
-            "paid",
-            "forfeited",
-            "carried",
-            "run_id",
-        )
+        .with_columns(pl.col("payment_date").cast(pl.String))
+        .select(column for column in COLUMNS if column not in FROM_BATCH)
     )
 
 
