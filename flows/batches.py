@@ -16,8 +16,8 @@ import polars as pl
 
 from coop_rules import payments
 from flows.chain import ChainPaths, verified_releases
+from flows.folder import PART, OutputFolder, read_registry
 from flows.manifest import Manifest
-from flows.publish import PART, OutputFolder, read_registry
 
 
 def statement_file(folder: OutputFolder, pay_date: str) -> Path:

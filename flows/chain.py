@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.errors import ChainBroken
-from flows.publish import PART, OutputFolder
+from flows.folder import PART, OutputFolder
 
 RELEASE_FILES = ("payments.csv", "release.json")
 STOPPED = "the command stopped and changed nothing; put back the file as the release left it"

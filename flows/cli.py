@@ -45,13 +45,14 @@ from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
 from flows.manifest import Manifest, shown_amount, summary_sentences, summary_tables  # noqa: E402
 from flows.manifest import Table as ShownTable  # noqa: E402
+from flows.month import RunOptions, progress, validate_month  # noqa: E402
 from flows.options import (  # noqa: E402
     check_input,
     check_month_ended,
     check_output,
     check_run_options,
 )
-from flows.run import RunOptions, progress, run_month, validate_month  # noqa: E402
+from flows.run import run_month  # noqa: E402
 
 app = typer.Typer(
     add_completion=False,
@@ -376,7 +377,7 @@ def history(
     import json
 
     from flows.batches import batch_states
-    from flows.publish import OutputFolder, list_runs, read_registry, settle
+    from flows.folder import OutputFolder, list_runs, read_registry, settle
 
     try:
         if month:
@@ -472,7 +473,7 @@ def statement(
     import json
 
     from flows import statement as partner
-    from flows.publish import OutputFolder, settle
+    from flows.folder import OutputFolder, settle
 
     try:
         partner.check_partner(mpn_id, currency)

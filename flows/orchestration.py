@@ -5,8 +5,8 @@ The flow calls `flows.run.run_month`, the same sequence the tests call, with eve
 task: the UI shows read, validate, route, decide, propose-payments and publish as task runs with
 their state and duration. Tasks receive the run and the small summaries of earlier stages
 (frames go through the run's work folder, never through Prefect); none caches (`NO_CACHE`), so
-a corrected file at the same path is read afresh. Only stage read retries, and only on an
-OSError (a slow or flaky mount), never on bad data.
+a corrected file at the same path is read afresh. Each task's options are declared beside its
+stage (`STAGE` in `flows/stages/*.py`): only stage read retries, and only on an OSError.
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ from flows import clock
 from flows.defaults import DEFAULTS
 from flows.errors import RunError, UsageError
 from flows.manifest import Table, markdown, plain_markdown, summary_sentences, summary_tables
+from flows.month import RunOptions, RunOutcome, progress
 from flows.options import check_reason
 from flows.release import check_approver, release_month
-from flows.run import RunOptions, RunOutcome, progress, run_month
-from flows.stages import decide, propose, publish, read, route, validate
+from flows.run import STAGES, run_month
+from flows.stages import Stage
 
 SUMMARY_KEY = "coop-payouts-summary"
 TOP_PAYOUTS_KEY = "coop-payouts-top-payouts"
@@ -52,11 +53,6 @@ CRON = "0 6 1 * *"
 TAGS = ("coop-payouts",)
 
 T = TypeVar("T")
-
-
-def retry_on_os_error(task_: Any, task_run: Any, state: Any) -> bool:
-    """Retry a task only when it failed on an OSError (a flaky mount), not on bad data."""
-    return isinstance(state.data, OSError) and not isinstance(state.data, FileNotFoundError)
 
 
 class _ToRunLogger(logging.Handler):
@@ -79,29 +75,19 @@ def _logged(stage: Callable[..., T]) -> Callable[..., T]:
     return run_stage
 
 
-def _stage_task(stage: Callable[..., T], name: str, **options: Any) -> Any:
-    return task(name=name, cache_policy=NO_CACHE, persist_result=False, **options)(_logged(stage))
+def _stage_task(stage: Stage[Any]) -> Any:
+    return task(name=stage.name, cache_policy=NO_CACHE, persist_result=False, **stage.task_options)(
+        _logged(stage.run)
+    )
 
 
-STAGE_TASKS: dict[Callable[..., Any], Any] = {
-    read.read_inputs: _stage_task(
-        read.read_inputs,
-        "read",
-        retries=2,
-        retry_delay_seconds=2,
-        retry_condition_fn=retry_on_os_error,
-    ),
-    validate.validate_inputs: _stage_task(validate.validate_inputs, "validate"),
-    route.route_earnings: _stage_task(route.route_earnings, "route"),
-    decide.decide_payouts: _stage_task(decide.decide_payouts, "decide"),
-    propose.propose_payments: _stage_task(propose.propose_payments, "propose-payments"),
-    publish.publish_month: _stage_task(publish.publish_month, "publish"),
-}
+# One task per stage, made once: its options are declared beside the stage (`STAGE`).
+STAGE_TASKS: dict[str, Any] = {stage.name: _stage_task(stage) for stage in STAGES}
 
 
-def as_task(stage: Callable[..., T]) -> Callable[..., T]:
+def as_task(stage: Stage[Any]) -> Callable[..., Any]:
     """The Prefect task of a stage."""
-    return STAGE_TASKS[stage]
+    return STAGE_TASKS[stage.name]
 
 
 def summary_markdown(outcome: RunOutcome) -> str:

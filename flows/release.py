@@ -7,7 +7,7 @@ ledger and releases against the release chain (`flows.chain`), and the destinati
 anything moves. A release is staged in `.coop/staging`, then a journal names what goes where,
 then three renames put the ledger file, the release folder and the chain's new head in place; a
 rename that fails puts back those done before it. A process killed after the journal is
-written is completed by the next command of any kind (`flows.publish.complete_release`, called
+written is completed by the next command of any kind (`flows.folder.complete_release`, called
 when the lock is taken and by `settle`): everything it renames was written in full before the
 journal was.
 """
@@ -31,8 +31,8 @@ from coop_rules.money import to_money
 from coop_rules.payments import ledger_rows
 from flows import batches, chain, interrupts, io
 from flows.errors import ChainBroken, OutputUnusable, Refused, ReleaseNotPlaced, UsageError
+from flows.folder import OutputFolder, read_registry, run_lock
 from flows.manifest import Manifest, currency_digits, shown_amount
-from flows.publish import OutputFolder, read_registry, run_lock
 from schemas.outputs import Ledger
 
 
@@ -277,7 +277,7 @@ def _destinations(folder: OutputFolder, pay_date: str) -> tuple[Path, Path, Path
 def _place(folder: OutputFolder, month: str, moves: list[tuple[Path, Path]]) -> None:
     """Rename each staged file into place. A rename that fails puts back the ones done before
     it, so a release is placed whole or not at all; if even that fails, the journal stays and
-    the next command completes the release (`flows.publish.complete_release`)."""
+    the next command completes the release (`flows.folder.complete_release`)."""
     done: list[tuple[Path, Path]] = []
     try:
         for staged, target in moves:

@@ -20,8 +20,8 @@ from coop_rules.forms import CURRENCY_FORM, MPN_ID_FORM
 from coop_rules.payments import STATEMENT_SCHEMA
 from flows import batches
 from flows.errors import UsageError
+from flows.folder import OutputFolder
 from flows.manifest import Manifest, currency_digits, shown_amount
-from flows.publish import OutputFolder
 
 COLUMNS = (
     "payment_date",

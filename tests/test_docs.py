@@ -25,9 +25,9 @@ EXTRA_FILES = (".ci/run",)
 DOCS_PAGE = re.compile(r"\bdocs/([A-Za-z0-9_-]+\.md)")
 DOCS_SECTION = re.compile(r"\bdocs/([A-Za-z0-9_-]+\.md),\s+\"([^\"]+)\"")
 REPO_FILE = re.compile(
-    r"(?<![\w./-])((?:coop_rules|schemas|pipeline|flows|tests|docs)/[\w/.-]*\.(?:py|md|toml|yaml))\b"
+    r"(?<![\w./-])((?:coop_rules|schemas|flows|tests|docs)/[\w/.-]*\.(?:py|md|toml|yaml))\b"
 )
-MODULE_NAME = re.compile(r"(?<![\w./-])((?:coop_rules|schemas|pipeline|flows)(?:\.[A-Za-z_]\w*)+)")
+MODULE_NAME = re.compile(r"(?<![\w./-])((?:coop_rules|schemas|flows)(?:\.[A-Za-z_]\w*)+)")
 SPEC_SECTION = re.compile(
     r"\bSPEC(?:\.md)?,?\s+(?:sections?\s+)?\d|\bSPEC\s+section", re.IGNORECASE
 )

@@ -18,16 +18,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("coop_rules", "schemas", "pipeline", "flows", "tests")
+PROJECT_PACKAGES = ("coop_rules", "schemas", "flows", "tests")
 
 # (layer, the top-level packages none of its modules may import, directly or not)
 LAYER_CASES = [
-    pytest.param(
-        "coop_rules", ("pandera", "prefect", "schemas", "pipeline", "flows"), id="coop_rules"
-    ),
-    pytest.param("schemas", ("prefect", "pipeline", "flows"), id="schemas"),
-    pytest.param("pipeline", ("prefect", "flows"), id="pipeline"),
+    pytest.param("coop_rules", ("pandera", "prefect", "schemas", "flows"), id="coop_rules"),
+    pytest.param("schemas", ("prefect", "flows"), id="schemas"),
 ]
+
+STAGES = ("read", "validate", "route", "decide", "propose", "publish")
+# What a stage may not pull in: Prefect, and the modules above the stages.
+ABOVE_STAGES = ("prefect", "flows.run", "flows.orchestration", "flows.cli")
 
 
 def modules_of(package: str) -> list[str]:
@@ -38,13 +39,13 @@ def modules_of(package: str) -> list[str]:
     return names
 
 
-def imported_roots(modules: list[str]) -> set[str]:
-    """The top-level packages loaded after importing `modules` in a fresh interpreter."""
+def imported_modules(modules: list[str]) -> set[str]:
+    """Every module loaded after importing `modules` in a fresh interpreter."""
     script = (
         "import importlib, json, sys\n"
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
-        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
@@ -52,11 +53,34 @@ def imported_roots(modules: list[str]) -> set[str]:
     return set(json.loads(done.stdout))
 
 
+def imported_roots(modules: list[str]) -> set[str]:
+    """The top-level packages loaded after importing `modules` in a fresh interpreter."""
+    return {name.split(".")[0] for name in imported_modules(modules)}
+
+
 @pytest.mark.parametrize(("layer", "forbidden"), LAYER_CASES)
 def test_a_layer_imports_nothing_above_it(layer: str, forbidden: tuple[str, ...]) -> None:
     modules = modules_of(layer)
     assert modules, f"no modules found in {layer}/"
     assert imported_roots(modules) & set(forbidden) == set()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stage_imports_no_other_stage_and_nothing_above_it(stage: str) -> None:
+    """A stage is one module: what it tells the next is in `flows.stages.summaries`."""
+    loaded = imported_modules([f"flows.stages.{stage}"])
+    others = {f"flows.stages.{other}" for other in STAGES if other != stage}
+    assert loaded & others == set()
+    assert {name for name in loaded if name.startswith(ABOVE_STAGES)} == set()
+
+
+def test_the_runner_calls_every_stage_module_in_order() -> None:
+    from flows.run import STAGES as RUN_ORDER
+
+    modules = [stage.run.__module__.removeprefix("flows.stages.") for stage in RUN_ORDER]
+    assert modules == list(STAGES)
+    on_disk = {path.stem for path in (ROOT / "flows" / "stages").glob("*.py")}
+    assert on_disk - {"__init__", "summaries"} == set(STAGES)
 
 
 def test_the_import_check_sees_an_import_above() -> None:

@@ -29,9 +29,9 @@ from coop_rules.integrity import OK
 from coop_rules.money import MONEY
 from coop_rules.settings import RuleSettings, parse_rules
 from coop_rules.vocabulary import ROW, Code, Dataset, Outcome
-from pipeline.decide import MonthResult
+from flows.stages.decide import MonthResult
 from schemas.inputs import EXCEPTION_ORDER, INPUTS
-from tests.pipeline.compose import compute_month
+from tests.flows.stages.compose import compute_month
 
 MONTH = "2026-04"
 FIRST_DAY = date(2026, 4, 1)

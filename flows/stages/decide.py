@@ -1,43 +1,146 @@
-"""Stage "decide": each plan's payout row (`pipeline/decide.py`, docs/payouts.md), gated by
+"""Stage "decide": each plan's payout row from its routed earnings (docs/payouts.md), gated by
 --strict and by the reconciliation, validated against the output schemas and written into the
-staged run folder with the rerun's changes (docs/reruns.md)."""
+staged run folder with the rerun's changes (docs/reruns.md).
+
+The ordered plan rules, the limit in force and the cap are `coop_rules/payouts.py`; this stage
+gives them the valid reference rows and the month's sums, gathers every exception of the month
+and reconciles the figures.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from coop_rules import payouts
+from coop_rules.calendar import payment_date
+from coop_rules.integrity import OK
 from coop_rules.money import MONEY
+from coop_rules.reconciliation import reconcile
 from coop_rules.reruns import change_totals, changes
-from flows import io
+from coop_rules.settings import RuleSettings
+from coop_rules.vocabulary import Dataset
+from flows import catalog, io
+from flows.catalog import Handover, RunFile
 from flows.errors import InputRejected, ReconciliationFailed
+from flows.folder import OutputFolder
 from flows.manifest import OutputRecord, shown_amount
-from flows.publish import DATASETS, OutputFolder
-from flows.run import MonthRun, progress, sums_fit
-from flows.stages import route, validate
-from flows.stages.read import ReadInputs
-from pipeline.decide import DECIDE_COLUMNS, MonthResult, decide
+from flows.month import MonthRun, progress, sums_fit
+from flows.stages import Stage
+from flows.stages.summaries import Decided, ReadInputs, Routed, Validated, money_text
+from schemas.inputs import EXCEPTION_ORDER
 from schemas.outputs import Changes, Exceptions, Payouts
+
+# The columns of each reference dataset `decide` reads (the rest stay on disk).
+DECIDE_COLUMNS: dict[Dataset, tuple[str, ...]] = {
+    Dataset.PROGRAMS: ("program", "period", "period_start", "period_end", OK),
+    Dataset.PLANS: (*payouts.PLAN_COLUMNS, OK),
+    Dataset.PLAN_LIMITS: ("plan_id", "effective_month", "limit_amount", OK),
+    Dataset.CAMPAIGNS: ("campaign_id", "plan_id", OK),
+    Dataset.ACTIVITIES: ("campaign_id", OK),
+}
 
 
 @dataclass(frozen=True)
-class Decided:
-    """What the staged run holds so far, as the manifest records it."""
+class CheckedReferences:
+    """What decide takes of stage validate: the checked reference datasets as lazy frames
+    (stage decide scans them from the work folder, so the payout query reads the rows and
+    columns it needs when it runs, instead of holding every plan and limit in memory first),
+    their exception rows, and whether campaigns or activities were given."""
 
-    outputs: dict[str, OutputRecord]
-    totals: list[dict[str, Any]]
-    exceptions_by_code: list[dict[str, Any]]
-    reconciliation: dict[str, Any]
-    changes: dict[str, Any] | None
+    frames: Mapping[Dataset, pl.LazyFrame]
+    exceptions: pl.DataFrame
+    activity_checked: bool
 
 
-def month_part(run: MonthRun, dataset: str) -> Path:
-    """The staged month file of a published dataset, next to the staged run."""
-    return run.staging / f"{run.run_id}-{dataset}.parquet"
+@dataclass(frozen=True)
+class MonthResult:
+    """What one month publishes, before the run id and month columns are added to exceptions."""
+
+    payouts: pl.DataFrame
+    exceptions: pl.DataFrame
+    totals: pl.DataFrame
+    reconciliation: dict[str, object]
+
+
+@dataclass(frozen=True)
+class RoutedEarnings:
+    """What decide takes of stage route: the sums per plan (plan_id, earnings_count,
+    earned_amount), the in-scope amounts per currency, the exception rows in the published
+    order, and how many rows were in scope."""
+
+    earned: pl.DataFrame
+    input_sums: pl.DataFrame
+    exceptions: pl.LazyFrame
+    in_scope_rows: int
+
+
+def decide(
+    references: CheckedReferences,
+    earnings: RoutedEarnings,
+    month: str,
+    settings: RuleSettings,
+    run_id: str,
+    paid_before: pl.DataFrame,
+) -> MonthResult:
+    """Decide each plan's payout from its routed earnings; `paid_before` holds
+    `paid_before_amount` per plan from the published earlier months of the period."""
+    frames = references.frames
+    valid = pl.col(OK)
+    payout_frame = payouts.payout_rows(
+        earned=earnings.earned.lazy(),
+        plans=frames[Dataset.PLANS].filter(valid).select(payouts.PLAN_COLUMNS),
+        periods=frames[Dataset.PROGRAMS]
+        .filter(valid)
+        .select("program", "period", "period_start", "period_end"),
+        limits=frames[Dataset.PLAN_LIMITS]
+        .filter(valid)
+        .select("plan_id", "effective_month", "limit_amount"),
+        plans_with_activity=(
+            payouts.plans_with_activity(frames[Dataset.CAMPAIGNS], frames[Dataset.ACTIVITIES])
+            if references.activity_checked
+            else None
+        ),
+        paid_before=paid_before.select("plan_id", pl.col("paid_before_amount").cast(MONEY)),
+        month=month,
+        pay_day=payment_date(month, settings.payment_day),
+        run_id=run_id,
+        settings=settings,
+    ).collect()
+    # Reconciled over the exception rows where they lie, before they are gathered into one
+    # frame: the rows it reads and counts are not held on top of the month's exceptions.
+    reconciliation = reconcile(
+        earnings.in_scope_rows,
+        earnings.input_sums,
+        payout_frame,
+        pl.concat([references.exceptions.lazy(), earnings.exceptions]),
+    )
+    return MonthResult(
+        payouts=payout_frame,
+        exceptions=month_exceptions(references.exceptions, earnings.exceptions),
+        totals=payouts.totals(payout_frame),
+        reconciliation=reconciliation,
+    )
+
+
+def month_exceptions(references: pl.DataFrame, earnings: pl.LazyFrame) -> pl.DataFrame:
+    """Every exception row of the month in `EXCEPTION_ORDER`. The earnings' rows (by far the
+    most: a million in a 40M-row month) arrive in that order from stage route and are put
+    between the other files' rows without being sorted again."""
+    ordered = references.sort(*EXCEPTION_ORDER, nulls_last=True)
+    source = pl.col("source")
+    return pl.concat(
+        [
+            ordered.filter(source < Dataset.EARNINGS.value),
+            earnings.collect(),
+            ordered.filter(source > Dataset.EARNINGS.value),
+        ]
+    )
 
 
 def paid_before(folder: OutputFolder, basis: dict[str, str]) -> pl.DataFrame:
@@ -54,63 +157,19 @@ def paid_before(folder: OutputFolder, basis: dict[str, str]) -> pl.DataFrame:
     )
 
 
-def money_text(frame: pl.DataFrame) -> list[dict]:
-    """Rows of a frame for JSON: decimals and dates as text."""
-    return [
-        {
-            key: value if value is None or isinstance(value, int | str | bool) else str(value)
-            for key, value in row.items()
-        }
-        for row in frame.iter_rows(named=True)
-    ]
-
-
 def decide_payouts(
-    run: MonthRun, inputs: ReadInputs, validated: validate.Validated, routed: route.Routed
+    run: MonthRun, inputs: ReadInputs, validated: Validated, routed: Routed
 ) -> Decided:
     """Decide every plan's payout and stage the run's payouts, exceptions and changes."""
     progress.info("applying the rules")
-    with sums_fit(run.month):
-        result = decide(
-            validate.load(run, validated, DECIDE_COLUMNS),
-            route.load(run, routed),
-            run.month,
-            run.rules.settings,
-            run.run_id,
-            paid_before(run.folder, validated.paid_before_basis),
-        )
+    result = decide_month(run, validated, routed)
     exceptions = with_run(result.exceptions, run)
     by_code = exceptions.group_by("source", "code").len("rows").sort("source", "code")
     gate(run, result, exceptions, by_code)
     progress.info("validating outputs")
     Payouts.validate(result.payouts)
     Exceptions.validate(exceptions)
-    run.staged.mkdir(parents=True)
-    files = {"payouts.parquet": result.payouts, "exceptions.parquet": exceptions}
-    change_summary = None
-    previous = inputs.published
-    if previous:
-        changed = changes(
-            pl.read_parquet(run.folder.run_dir(previous["run_id"]) / "payouts.parquet"),
-            result.payouts,
-            previous["run_id"],
-            run.run_id,
-            run.month,
-        )
-        Changes.validate(changed)
-        files["changes.parquet"] = changed
-        change_summary = summarise_changes(
-            changed, previous["run_id"], run.rules.settings.currencies
-        )
-    outputs = {
-        name: OutputRecord(io.write_parquet_atomic(frame, run.staged / name), frame.height)
-        for name, frame in files.items()
-    }
-    # The month's files of the published datasets: hive partitions hold no partition column.
-    for dataset in DATASETS:
-        io.write_parquet_atomic(
-            files[f"{dataset}.parquet"].drop("earning_month"), month_part(run, dataset)
-        )
+    outputs, change_summary = stage_files(run, inputs.published, result.payouts, exceptions)
     return Decided(
         outputs=outputs,
         totals=money_text(result.totals),
@@ -118,6 +177,59 @@ def decide_payouts(
         reconciliation=result.reconciliation,
         changes=change_summary,
     )
+
+
+def decide_month(run: MonthRun, validated: Validated, routed: Routed) -> MonthResult:
+    """`decide` over what stages validate and route kept, and the published months before."""
+    with sums_fit(run.month):
+        return decide(
+            CheckedReferences(
+                {
+                    dataset: catalog.scan(run, dataset, list(columns))
+                    for dataset, columns in DECIDE_COLUMNS.items()
+                },
+                catalog.load(run, Handover.REFERENCE_EXCEPTIONS),
+                validated.activity_checked,
+            ),
+            RoutedEarnings(
+                earned=catalog.load(run, Handover.EARNED),
+                input_sums=catalog.load(run, Handover.INPUT_SUMS),
+                exceptions=catalog.scan(run, Handover.EARNINGS_EXCEPTIONS),
+                in_scope_rows=routed.in_scope_rows,
+            ),
+            run.month,
+            run.rules.settings,
+            run.run_id,
+            paid_before(run.folder, validated.paid_before_basis),
+        )
+
+
+def stage_files(
+    run: MonthRun, published: dict | None, payouts: pl.DataFrame, exceptions: pl.DataFrame
+) -> tuple[dict[str, OutputRecord], dict[str, Any] | None]:
+    """Write payouts, exceptions and (for a rerun) the changes against the `published` run
+    into the staged run folder; their records and the changes' summary."""
+    run.staged.mkdir(parents=True)
+    files = {RunFile.PAYOUTS: payouts, RunFile.EXCEPTIONS: exceptions}
+    change_summary = None
+    if published:
+        changed = changes(
+            pl.read_parquet(run.folder.run_dir(published["run_id"]) / RunFile.PAYOUTS),
+            payouts,
+            published["run_id"],
+            run.run_id,
+            run.month,
+        )
+        Changes.validate(changed)
+        files[RunFile.CHANGES] = changed
+        change_summary = summarise_changes(
+            changed, published["run_id"], run.rules.settings.currencies
+        )
+    outputs = {name.value: catalog.save_file(run, name, frame) for name, frame in files.items()}
+    # The month's files of the published datasets: hive partitions hold no partition column.
+    catalog.save_part(run, "payouts", payouts.drop("earning_month"))
+    catalog.save_part(run, "exceptions", exceptions.drop("earning_month"))
+    return outputs, change_summary
 
 
 def with_run(exceptions: pl.DataFrame, run: MonthRun) -> pl.DataFrame:
@@ -193,3 +305,17 @@ def summarise_changes(
 
 def _signed(text: str) -> str:
     return text if text.startswith("-") else f"+{text}"
+
+
+STAGE = Stage(
+    "decide",
+    decide_payouts,
+    reads=(
+        *DECIDE_COLUMNS,
+        Handover.REFERENCE_EXCEPTIONS,
+        Handover.EARNED,
+        Handover.INPUT_SUMS,
+        Handover.EARNINGS_EXCEPTIONS,
+    ),
+    writes=(RunFile.PAYOUTS, RunFile.EXCEPTIONS),
+)

@@ -1,65 +1,111 @@
 """Stage "propose payments": the batch for the payment date from each account's balance
-(`pipeline/propose.py`, docs/payments.md), written into the staged run; or, for a month
-published behind a released batch, no batch and the difference it makes to the next one. A
-rerun, and a run that proposes no batch, also names each account whose owed it changes."""
+(docs/payments.md), written into the staged run; or, for a month published behind a released
+batch, no batch and the difference it makes to the next one. A rerun, and a run that proposes
+no batch, also names each account whose owed it changes.
+
+The stage gathers what the balance rests on (the payable amounts of the published months, the
+ledger, the earlier batches still proposed) and `propose` turns it into statement rows, payment
+orders and the payments reconciliation, with the rules of `coop_rules/payments.py`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import polars as pl
 
 from coop_rules import payments
 from coop_rules.calendar import payment_date
+from coop_rules.integrity import OK
 from coop_rules.money import LARGEST, MONEY, to_wide
+from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
-from flows import batches, io
+from flows import batches, catalog, io
+from flows.catalog import RunFile
 from flows.errors import ReconciliationFailed, RunError
+from flows.folder import read_registry
 from flows.manifest import OutputRecord
-from flows.publish import read_registry
-from flows.run import MonthRun, progress
-from flows.stages import work
-from flows.stages.decide import Decided, money_text
-from pipeline.propose import Batch, difference_to_next_batch, propose
+from flows.month import MonthRun, progress
+from flows.stages import Stage
+from flows.stages.summaries import Proposed, money_text
 from schemas.outputs import OwedChanges, PaymentOrders, Statements
-
-# The run folder's file of every account whose owed a rerun changes; the summary shows the
-# largest SHOWN_ACCOUNTS of them, so a large correction stays readable on a screen.
-OWED_CHANGES_FILE = "owed_changes.parquet"
-SHOWN_ACCOUNTS = 20
 
 
 @dataclass(frozen=True)
-class Proposed:
-    """The batch's files and figures, as the manifest records them."""
+class Batch:
+    """A proposed batch: its statement rows, its payment orders, and its reconciliation."""
 
-    outputs: dict[str, OutputRecord]
-    payments: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def batch(self) -> bool:
-        return self.payments.get("batch") == "proposed"
+    statements: pl.DataFrame
+    orders: pl.DataFrame
+    reconciliation: dict[str, object]
 
 
-def statement_part(run: MonthRun) -> Path:
-    """The staged file of the published statement of the payment date."""
-    return run.staging / f"{run.run_id}-statements.parquet"
+def valid_profiles(profiles: pl.DataFrame) -> pl.DataFrame:
+    """The profile rows without exceptions."""
+    return profiles.filter(pl.col(OK)).select(list(payments.PROFILE_SCHEMA))
 
 
-def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
+def propose(
+    *,
+    payouts: pl.DataFrame,
+    payable: pl.DataFrame,
+    released: pl.DataFrame,
+    proposed: pl.DataFrame,
+    profiles: pl.DataFrame,
+    month: str,
+    payment_date: date,
+    run_id: str,
+    settings: RuleSettings,
+) -> Batch:
+    """The batch of `month`: `payouts` are this run's payout rows; `payable` the payable
+    amounts of every published month <= M with this run's M in place of the published one."""
+    statements = payments.statement_rows(
+        payable=payable,
+        released=released,
+        proposed=proposed,
+        profiles=valid_profiles(profiles),
+        month=month,
+        payment_date=payment_date,
+        run_id=run_id,
+        settings=settings,
+    )
+    reconciliation = payments.reconcile_payments(
+        statements, payable=payable, released=released, proposed=proposed, month=month
+    )
+    return Batch(statements, payments.payment_orders(statements, payouts), reconciliation)
+
+
+def difference_to_next_batch(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
+    """Per currency, what a month published behind a released batch adds to (or takes from)
+    the next batch: its payable amounts now less those published before."""
+
+    def per_currency(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        return frame.group_by("currency").agg(to_wide(pl.col("payable_amount").sum()).alias(name))
+
+    return (
+        per_currency(now, "now")
+        .join(per_currency(before, "before"), on="currency", how="full", coalesce=True)
+        .with_columns(pl.col("now", "before").fill_null(0))
+        .select("currency", to_wide(pl.col("now") - pl.col("before")).alias("difference"))
+        .sort("currency")
+    )
+
+
+# The summary shows the largest SHOWN_ACCOUNTS accounts whose owed a rerun changes, so a
+# large correction stays readable on a screen (the run folder's file holds every one).
+SHOWN_ACCOUNTS = 20
+
+
+def propose_payments(run: MonthRun) -> Proposed:
     """Propose the batch of the run's payment date, or none behind a released batch."""
     progress.info("proposing payments")
-    settings = run.rules.settings
-    pay_date = payment_date(run.month, settings.payment_day)
-    folder = run.folder
-    payouts = pl.read_parquet(run.staged / "payouts.parquet")
-    registry = read_registry(folder)
-    released = batches.releases(folder)
-    later = [m for m in sorted(registry) if m > run.month]
-    states = batches.batch_states(folder) if later else {}
-    made_stale = [m for m in later if states[m].state in ("proposed", "stale")]
+    pay_date = payment_date(run.month, run.rules.settings.payment_day)
+    payouts = catalog.load_file(run, RunFile.PAYOUTS)
+    registry = read_registry(run.folder)
+    released = batches.releases(run.folder)
+    made_stale = stale_batches(run, registry)
     notes = []
     if made_stale:
         notes.append(
@@ -69,13 +115,47 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
     replaced = registry.get(run.month, {}).get("run_id")
     if released and max(released) >= pay_date.isoformat():
         return _behind_release(run, payouts, max(released), notes, replaced)
+    batch = propose_batch(run, payouts, released, pay_date)
+    outputs = _write_batch(run, batch)
+    figures = {
+        "batch": "proposed",
+        "payment_date": pay_date.isoformat(),
+        "basis": {m: registry[m]["run_id"] for m in sorted(registry) if m < run.month},
+        "totals": money_text(_totals(batch.statements)),
+        "reconciliation": batch.reconciliation,
+        "stale_batches": made_stale,
+        "notes": notes,
+    }
+    if replaced:
+        # A rerun names every account whose owed moves, not only totals (docs/payments.md).
+        changed = _owed_changes_since(run, replaced, batch.statements)
+        outputs[RunFile.OWED_CHANGES.value] = _write_owed_changes(run, changed)
+        figures["owed_changes"] = owed_change_record(
+            changed, basis="statement", compared_with=replaced
+        )
+    return Proposed(outputs, figures)
+
+
+def stale_batches(run: MonthRun, registry: dict[str, dict]) -> list[str]:
+    """The published months after M whose batch, proposed and not released, rested on the M
+    this run replaces."""
+    later = [m for m in sorted(registry) if m > run.month]
+    states = batches.batch_states(run.folder) if later else {}
+    return [m for m in later if states[m].state in ("proposed", "stale")]
+
+
+def propose_batch(
+    run: MonthRun, payouts: pl.DataFrame, released: dict[str, dict], pay_date: date
+) -> Batch:
+    """The batch of `pay_date` from the balances of every account; a balance a statement row
+    cannot hold, or a payments reconciliation that does not hold, stops the run."""
     payable = pl.concat(
         [
-            batches.published_payable(folder, before=run.month),
+            batches.published_payable(run.folder, before=run.month),
             payouts.select(list(payments.PAYABLE_SCHEMA)),
         ]
     )
-    ledger = batches.ledger(folder)
+    ledger = batches.ledger(run.folder)
     proposed_before = _proposed_before(run, pay_date.isoformat(), released)
     # A balance a statement row cannot hold stops the run by name (docs/payments.md).
     beyond = payments.balances_beyond_money(
@@ -88,43 +168,30 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
         payable=payable,
         released=ledger,
         proposed=proposed_before,
-        profiles=work.get(run, Dataset.PAYMENT_PROFILES.value),
+        profiles=catalog.load(run, Dataset.PAYMENT_PROFILES),
         month=run.month,
         payment_date=pay_date,
         run_id=run.run_id,
-        settings=settings,
+        settings=run.rules.settings,
     )
     if not batch.reconciliation["holds"]:
         raise ReconciliationFailed(
             f"the payments reconciliation of {run.month} does not hold "
             f"({batch.reconciliation}); nothing was published"
         )
-    outputs = _write_batch(run, batch)
-    basis = {m: registry[m]["run_id"] for m in sorted(registry) if m < run.month}
-    figures = {
-        "batch": "proposed",
-        "payment_date": pay_date.isoformat(),
-        "basis": basis,
-        "totals": money_text(_totals(batch.statements)),
-        "reconciliation": batch.reconciliation,
-        "stale_batches": made_stale,
-        "notes": notes,
-    }
-    if replaced:
-        # A rerun names every account whose owed moves, not only totals (docs/payments.md).
-        before = folder.run_dir(replaced) / "statements.parquet"
-        changed = payments.owed_changes(
-            pl.read_parquet(before, columns=["mpn_id", "currency", "owed"])
-            if before.exists()
-            else pl.DataFrame(schema={"mpn_id": pl.String, "currency": pl.String, "owed": MONEY}),
-            batch.statements,
-            "owed",
-        )
-        outputs[OWED_CHANGES_FILE] = _write_owed_changes(run, changed)
-        figures["owed_changes"] = owed_change_record(
-            changed, basis="statement", compared_with=replaced
-        )
-    return Proposed(outputs, figures)
+    return batch
+
+
+def _owed_changes_since(run: MonthRun, replaced: str, statements: pl.DataFrame) -> pl.DataFrame:
+    """Every account whose owed differs from the statement of the `replaced` run."""
+    before = run.folder.run_dir(replaced) / RunFile.STATEMENTS
+    return payments.owed_changes(
+        pl.read_parquet(before, columns=["mpn_id", "currency", "owed"])
+        if before.exists()
+        else pl.DataFrame(schema={"mpn_id": pl.String, "currency": pl.String, "owed": MONEY}),
+        statements,
+        "owed",
+    )
 
 
 def owed_change_record(
@@ -139,14 +206,13 @@ def owed_change_record(
         "compared_with": compared_with,
         "accounts": changes.height,
         "largest": money_text(changes.head(SHOWN_ACCOUNTS)),
-        "file": OWED_CHANGES_FILE,
+        "file": RunFile.OWED_CHANGES.value,
     }
 
 
 def _write_owed_changes(run: MonthRun, changes: pl.DataFrame) -> OutputRecord:
     OwedChanges.validate(changes)
-    sha = io.write_parquet_atomic(changes, run.staged / OWED_CHANGES_FILE)
-    return OutputRecord(sha, changes.height)
+    return catalog.save_file(run, RunFile.OWED_CHANGES, changes)
 
 
 def _beyond_money(run: MonthRun, pay_date: str, beyond: pl.DataFrame) -> str:
@@ -189,12 +255,12 @@ def _write_batch(run: MonthRun, batch: Batch) -> dict[str, OutputRecord]:
     orders_text = batch.orders.with_columns(
         payments.amount_text(pl.col("amount"), pl.col("currency"), run.rules.settings)
     )
-    statements_sha = io.write_parquet_atomic(batch.statements, run.staged / "statements.parquet")
-    io.write_parquet_atomic(batch.statements.drop("payment_date"), statement_part(run))
-    csv_sha = io.write_bytes_atomic(io.payments_csv(orders_text), run.staged / "payments.csv")
+    catalog.save_part(run, "statements", batch.statements.drop("payment_date"))
     return {
-        "statements.parquet": OutputRecord(statements_sha, batch.statements.height),
-        "payments.csv": OutputRecord(csv_sha, batch.orders.height),
+        RunFile.STATEMENTS.value: catalog.save_file(run, RunFile.STATEMENTS, batch.statements),
+        RunFile.PAYMENTS.value: catalog.save_bytes(
+            run, RunFile.PAYMENTS, io.payments_csv(orders_text), batch.orders.height
+        ),
     }
 
 
@@ -217,13 +283,11 @@ def _behind_release(
     statements = pl.DataFrame(schema=payments.STATEMENT_SCHEMA)
     orders = pl.DataFrame(schema=dict.fromkeys(payments.PAYMENT_ORDER_COLUMNS, pl.String))
     outputs = {
-        "statements.parquet": OutputRecord(
-            io.write_parquet_atomic(statements, run.staged / "statements.parquet"), 0
+        RunFile.STATEMENTS.value: catalog.save_file(run, RunFile.STATEMENTS, statements),
+        RunFile.PAYMENTS.value: catalog.save_bytes(
+            run, RunFile.PAYMENTS, io.payments_csv(orders), 0
         ),
-        "payments.csv": OutputRecord(
-            io.write_bytes_atomic(io.payments_csv(orders), run.staged / "payments.csv"), 0
-        ),
-        OWED_CHANGES_FILE: _write_owed_changes(run, changed),
+        RunFile.OWED_CHANGES.value: _write_owed_changes(run, changed),
     }
     figures = ", ".join(f"{row['currency']} {row['difference']}" for row in money_text(difference))
     accounts = f"; {changed.height} account(s) change" if changed.height else ""
@@ -263,3 +327,11 @@ def _totals(statements: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("currency", "status")
     )
+
+
+STAGE = Stage(
+    "propose-payments",
+    propose_payments,
+    reads=(RunFile.PAYOUTS, Dataset.PAYMENT_PROFILES),
+    writes=(RunFile.STATEMENTS, RunFile.PAYMENTS),
+)

@@ -1,24 +1,21 @@
-"""Stage "publish": the manifest, then the staged run made the published month in one atomic
-step (`flows/publish.py`, docs/reruns.md)."""
+"""Stage "publish": the manifest and the workbook, then the staged run made the published month
+in one atomic step (`flows/folder.py`, docs/reruns.md)."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from coop_rules.calendar import payment_date
-from flows import io
+from flows import catalog, io
 from flows.batches import statement_file
+from flows.catalog import RunFile
+from flows.folder import DATASETS, publish, read_registry
 from flows.manifest import InputRecord, Manifest, OutputRecord
-from flows.publish import DATASETS, publish, read_registry
+from flows.month import MonthRun, RunOutcome, progress
 from flows.report import write_report
-from flows.run import MonthRun, RunOutcome, progress
-from flows.stages.decide import Decided, month_part
-from flows.stages.propose import Proposed, statement_part
-from flows.stages.read import ReadInputs, needs_reason
-from flows.stages.route import Routed
-from flows.stages.validate import Validated
+from flows.stages import Stage
+from flows.stages.summaries import Staged, Validated
 
 # The reason a rerun records when only an earlier month of its period was (re)published.
 EARLIER_MONTH_CHANGED = "an earlier month changed"
@@ -32,24 +29,19 @@ def later_months(run: MonthRun, validated: Validated) -> list[str]:
     return [m for m in sorted(read_registry(run.folder)) if run.month < m <= last]
 
 
-def build_manifest(
-    run: MonthRun,
-    inputs: ReadInputs,
-    validated: Validated,
-    routed: Routed,
-    decided: Decided,
-    proposed: Proposed,
-) -> Manifest:
+def build_manifest(run: MonthRun, staged: Staged) -> Manifest:
+    """The run's manifest from what every stage before publish found."""
+    inputs, validated, routed = staged.inputs, staged.validated, staged.routed
+    decided, proposed = staged.decided, staged.proposed
     published = inputs.published
     reason = inputs.reason
     if published and not reason:
         # A run without --reason gets here only if its inputs and rules are the published
         # run's (else stage read refused it); a dry run may have other inputs: it says so.
-        changed = needs_reason(published, inputs.input_digest, reason)
         reason = (
             "the inputs or rules changed (a run needs --reason)"
-            if changed
-            else (EARLIER_MONTH_CHANGED)
+            if inputs.reason_needed
+            else EARLIER_MONTH_CHANGED
         )
     rows = {**validated.rows, "earnings": routed.rows}
     return Manifest(
@@ -77,7 +69,7 @@ def build_manifest(
             "settings": run.rules.settings.model_dump(mode="json"),
         },
         paid_before_basis=validated.paid_before_basis,
-        digest=validated.digest,
+        digest=validated.month_digest,
         input_digest=inputs.input_digest,
         outputs={**decided.outputs, **proposed.outputs},
         totals=decided.totals,
@@ -88,41 +80,26 @@ def build_manifest(
     )
 
 
-REPORT = "report.xlsx"
-
-
 def write_workbook(manifest: Manifest, staged: Path) -> OutputRecord:
-    """The run's workbook, written beside its files before they are published (through a
-    temporary name, like every run file), and its record for the manifest."""
-    path = staged / REPORT
-    temporary = path.with_name(f".{REPORT}.tmp")
-    try:
-        write_report(manifest, staged, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return OutputRecord(io.sha256(path), 0)
+    """The run's workbook, written beside its files before they are published (atomically,
+    like every run file), and its record for the manifest."""
+    path = staged / RunFile.REPORT
+    return OutputRecord(io.write_atomic(path, lambda to: write_report(manifest, staged, to)), 0)
 
 
-def publish_month(
-    run: MonthRun,
-    inputs: ReadInputs,
-    validated: Validated,
-    routed: Routed,
-    decided: Decided,
-    proposed: Proposed,
-) -> RunOutcome:
+def publish_month(run: MonthRun, staged: Staged) -> RunOutcome:
     """Write the manifest and publish the staged run as the month."""
-    manifest = build_manifest(run, inputs, validated, routed, decided, proposed)
+    manifest = build_manifest(run, staged)
     progress.info("writing the workbook")
-    manifest.outputs[REPORT] = write_workbook(manifest, run.staged)
-    io.write_bytes_atomic(manifest.to_json(), run.staged / "manifest.json")
+    manifest.outputs[RunFile.REPORT.value] = write_workbook(manifest, run.staged)
+    io.write_bytes_atomic(manifest.to_json(), catalog.path(run, RunFile.MANIFEST))
     progress.info("publishing")
-    parts = {dataset: month_part(run, dataset) for dataset in DATASETS}
+    parts = {dataset: catalog.month_part(run, dataset) for dataset in DATASETS}
     targets = {}
+    proposed = staged.proposed
     if proposed.batch:
         # The batch is proposed by publishing its statement beside the month.
-        parts["statements"] = statement_part(run)
+        parts["statements"] = catalog.month_part(run, "statements")
         targets["statements"] = statement_file(run.folder, proposed.payments["payment_date"])
     run_dir = publish(
         run.folder,
@@ -130,7 +107,11 @@ def publish_month(
         run.run_id,
         run.staged,
         parts,
-        {"run_id": run.run_id, "digest": validated.digest, "input_digest": inputs.input_digest},
+        {
+            "run_id": run.run_id,
+            "digest": staged.validated.month_digest,
+            "input_digest": staged.inputs.input_digest,
+        },
         targets,
     )
     message = f"{run.month} published by run {run.run_id}"
@@ -139,16 +120,10 @@ def publish_month(
     )
 
 
-def dry_run_outcome(
-    run: MonthRun,
-    inputs: ReadInputs,
-    validated: Validated,
-    routed: Routed,
-    decided: Decided,
-    proposed: Proposed,
-) -> RunOutcome:
+def dry_run_outcome(run: MonthRun, staged: Staged) -> RunOutcome:
     """What `coop-payouts check` reports: the summary the run would publish, nothing written."""
-    manifest = build_manifest(run, inputs, validated, routed, decided, proposed)
+    manifest = build_manifest(run, staged)
+    inputs = staged.inputs
     payouts = manifest.outputs["payouts.parquet"].rows
     exceptions = manifest.outputs["exceptions.parquet"].rows
     message = (
@@ -156,7 +131,7 @@ def dry_run_outcome(
         f"and {exceptions} exception(s)"
     )
     notes = []
-    if needs_reason(inputs.published, inputs.input_digest, inputs.reason):
+    if inputs.reason_needed and inputs.published:
         notes.append(
             f"{run.month} is published by run {inputs.published['run_id']} from other inputs "
             "or rules: a run needs --reason TEXT to replace it"
@@ -179,3 +154,10 @@ def _what_follows(manifest: Manifest) -> str:
             f"rerun {', '.join(manifest.later_months_to_rerun)} (backfill)"
         )
     return "".join(f"\n{line}" for line in lines)
+
+
+STAGE = Stage(
+    "publish",
+    publish_month,
+    reads=(RunFile.PAYOUTS, RunFile.EXCEPTIONS, RunFile.STATEMENTS, RunFile.PAYMENTS),
+)

@@ -3,38 +3,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeGuard
+from typing import Any
 
 from coop_rules.vocabulary import Dataset
 from flows import io
 from flows.errors import Refused
-from flows.publish import OutputFolder, read_registry
+from flows.folder import OutputFolder, read_registry
+from flows.month import MonthRun, progress
 from flows.rules import RulesFile
-from flows.run import MonthRun, progress
-
-
-@dataclass(frozen=True)
-class ReadInputs:
-    """The input files of a run, their sha256 and extra columns, and the published run of the
-    month (if any) with whether the inputs or rules changed since it."""
-
-    files: dict[Dataset, io.InputFile]
-    sha256: dict[str, str]
-    extra_columns: dict[str, list[str]]
-    input_digest: str
-    published: dict | None
-    reason: str | None
-
-
-def input_digest(shas: dict[str, str], rules_sha: str) -> str:
-    """One digest of the input files and the rules file."""
-    text = json.dumps({"inputs": shas, "rules": rules_sha}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+from flows.stages import Stage
+from flows.stages.summaries import ReadInputs, input_digest, needs_reason
 
 
 def fingerprint(files: dict[Dataset, io.InputFile]) -> dict[str, str]:
@@ -43,11 +23,6 @@ def fingerprint(files: dict[Dataset, io.InputFile]) -> dict[str, str]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         digests = list(pool.map(lambda item: io.input_sha256(item[1]), ordered))
     return {dataset.value: digest for (dataset, _), digest in zip(ordered, digests, strict=True)}
-
-
-def needs_reason(published: dict | None, digest: str, reason: str | None) -> TypeGuard[dict]:
-    """Whether replacing the published month by these inputs and rules needs --reason."""
-    return published is not None and published.get("input_digest") != digest and not reason
 
 
 def read_inputs(run: MonthRun) -> ReadInputs:
@@ -59,9 +34,11 @@ def read_inputs(run: MonthRun) -> ReadInputs:
     digest = input_digest(shas, run.rules.sha256)
     published = read_registry(run.folder).get(run.month)
     reason = run.options.reason
-    if needs_reason(published, digest, reason) and not run.options.dry_run:
+    inputs = ReadInputs(files, shas, extras, digest, published, reason)
+    if inputs.reason_needed and not run.options.dry_run:
+        assert published is not None
         raise _reason_needed(run.month, published)
-    return ReadInputs(files, shas, extras, digest, published, reason)
+    return inputs
 
 
 def _reason_needed(month: str, published: dict) -> Refused:
@@ -90,3 +67,20 @@ def refuse_early(
     for month in published:
         if needs_reason(registry[month], digest, reason):
             raise _reason_needed(month, registry[month])
+
+
+def retry_on_os_error(task_: Any, task_run: Any, state: Any) -> bool:
+    """Retry stage read only when it failed on an OSError (a slow or flaky mount), never on
+    bad data (Prefect calls this with the failed task's state)."""
+    return isinstance(state.data, OSError) and not isinstance(state.data, FileNotFoundError)
+
+
+STAGE = Stage(
+    "read",
+    read_inputs,
+    task_options={
+        "retries": 2,
+        "retry_delay_seconds": 2,
+        "retry_condition_fn": retry_on_os_error,
+    },
+)

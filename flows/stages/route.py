@@ -1,7 +1,20 @@
-"""Stage "route": stream the earnings file through `pipeline/route.py` a chunk at a time, so
-every in-scope row ends in a plan's sum or in an exception (docs/payouts.md, "In scope, and
-routing"); refuse a month that has no earnings rows at all unless --allow-empty (docs/reruns.md,
-"Safety guarantees")."""
+"""Stage "route": every in-scope earnings row to exactly one place, a plan or an exception
+(docs/payouts.md, "In scope, and routing"; docs/inputs.md for the row checks).
+
+The earnings are taken chunk by chunk (`EarningsTally`), so a month of any size passes through
+memory one chunk at a time: each chunk of text is checked against the Earnings model (a row
+that fails is an exception, the first routing code), parsed, routed to its plan and summed per
+plan and per currency. A slim ledger row per earnings row (row, earning_id, plan, amount,
+currency) is handed to a `Spill`, in buckets by a hash of earning_id, and so are the chunk's
+exception rows: the run keeps them in files, so memory does not grow with the month.
+Duplicate earning_ids can lie in any two chunks but always in one bucket, so they are settled
+bucket by bucket once all chunks are in: their rows leave the plans' sums and become
+exceptions. Any chunking gives the same result (a property test checks it).
+
+Stage route streams the earnings file through `EarningsTally` a chunk at a time, and refuses a
+month that has no earnings rows at all unless --allow-empty (docs/reruns.md, "Safety
+guarantees").
+"""
 
 from __future__ import annotations
 
@@ -9,55 +22,420 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import polars as pl
-import pyarrow as pa
 
+from coop_rules import integrity, payouts, routing
+from coop_rules.calendar import parse_month
 from coop_rules.integrity import OK, PLAN_KEY
-from coop_rules.vocabulary import Dataset
-from flows import io
+from coop_rules.money import MONEY, ZERO, to_money
+from coop_rules.settings import RuleSettings
+from coop_rules.vocabulary import ROW, Dataset
+from flows import catalog, io
+from flows.catalog import Handover
 from flows.defaults import DEFAULTS
 from flows.errors import InputRejected
-from flows.run import MonthRun, progress, sums_fit
-from flows.stages import work
-from flows.stages.read import ReadInputs
-from pipeline.route import CheckedChunk, Earnings, EarningsTally
+from flows.month import MonthRun, progress, sums_fit
+from flows.stages import Stage
+from flows.stages.summaries import ReadInputs, Routed
+from schemas.inputs import (
+    EXCEPTION_COLUMNS,
+    EXCEPTION_ORDER,
+    INPUTS,
+    MONTH_FORM,
+    empty_exceptions,
+    finish_exceptions,
+    parse_text,
+    schema_for,
+    validate_text,
+)
 
-ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
+
+@dataclass(frozen=True)
+class Earnings:
+    """The month's earnings once every chunk is in.
+
+    `earned`: plan_id, earnings_count, earned_amount of the rows routed to each plan.
+    `in_scope_rows`, and `input_sums` (currency, input: the sum of the in-scope amounts that
+    parse and fit their currency) for the reconciliation. `month_rows`: the rows whose
+    earning_month is M itself (in scope are also the rows whose month cannot be read).
+    `rows`: every row of the file. `exceptions` come in the order of the published file
+    (`EXCEPTION_ORDER`), as a query over the spilled rows: the month's largest set of rows is
+    never held whole by route (stage route writes it to a file as the query runs), and stage
+    decide need not sort it again.
+    """
+
+    exceptions: pl.LazyFrame
+    earned: pl.DataFrame
+    in_scope_rows: int
+    month_rows: int
+    input_sums: pl.DataFrame
+    rows: int
 
 
-class FileSpill:
-    """Rows of the earnings' chunks (ledger buckets, exceptions), one Arrow file per part and
-    chunk in the run's work folder, so memory holds one chunk's rows while reading and one
-    part's when settling."""
+# Ledger rows go to this many buckets by a hash of earning_id: every copy of an id lands in one
+# bucket, and `finish` holds one bucket at a time (a 40M-row month: about 60 MB each).
+LEDGER_BUCKETS = 32
+BUCKET = "__bucket"
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._files: dict[str, list[Path]] = {}
+
+class Spill(Protocol):
+    """Where rows of each chunk wait, by part (a ledger bucket, the exceptions), until all
+    chunks are in."""
 
     def put(self, part: str, rows: pl.DataFrame) -> None:
-        files = self._files.setdefault(part, [])
-        path = self.folder / f"{part}-{len(files):06d}.arrow"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        try:
-            # Read back by this run only: uncompressed Arrow (a fifth of Parquet's CPU), no fsync.
-            rows.write_ipc(path, compression="uncompressed")
-        except BaseException as error:
-            raise io.write_error(error, path) from error
-        files.append(path)
+        """Keep `rows` (of one chunk) in `part`, after the rows put there before."""
+        ...
 
     def get(self, part: str) -> pl.DataFrame | None:
-        files = self._files.get(part)
-        if not files:
-            return None
-        # pyarrow opens the many small files three times faster than pl.read_ipc (measured);
-        # the frame comes back with the same types (Decimal, Enum included).
-        return pl.DataFrame(pa.concat_tables(pa.ipc.open_file(path).read_all() for path in files))
+        """Every row put in `part` so far, in order; None if none was."""
+        ...
 
     def scan(self, part: str) -> pl.LazyFrame | None:
-        files = self._files.get(part)
-        return pl.scan_ipc(files) if files else None
+        """The same rows as `get`, read only when a query over them runs."""
+        ...
+
+
+class MemorySpill:
+    """A `Spill` in memory (for tests and small months)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[pl.DataFrame]] = {}
+
+    def put(self, part: str, rows: pl.DataFrame) -> None:
+        self._parts.setdefault(part, []).append(rows)
+
+    def get(self, part: str) -> pl.DataFrame | None:
+        rows = self._parts.get(part)
+        return pl.concat(rows) if rows else None
+
+    def scan(self, part: str) -> pl.LazyFrame | None:
+        rows = self.get(part)
+        return rows.lazy() if rows is not None else None
+
+
+def _bucket(number: int) -> str:
+    return f"ledger-{number:03d}"
+
+
+def in_scope(earnings: pl.DataFrame, month: str) -> pl.Series:
+    """True for the earnings rows of month M, and rows whose month cannot be read (they belong
+    to no month, so every run reports them rather than lose them)."""
+    month_col = pl.col("earning_month")
+    # A file holds few distinct months: judge each distinct text once, not every row.
+    distinct = earnings.select(month_col.unique())
+    if distinct.height == 1 and distinct.item() == month:
+        return pl.repeat(True, earnings.height, eager=True)
+    readable = (
+        distinct.drop_nulls()
+        .filter(
+            month_col.str.contains(MONTH_FORM)
+            & (month_col + "-01").str.to_date("%Y-%m-%d", strict=False).is_not_null()
+        )
+        .get_column("earning_month")
+    )
+    if readable.len() == distinct.height:
+        # Every month is readable: one comparison per row is the whole test.
+        return earnings.select(month_col == month).to_series()
+    return earnings.select(
+        (month_col == month) | ~month_col.is_in(readable.implode()).fill_null(False)
+    ).to_series()
+
+
+@dataclass(frozen=True)
+class CheckedChunk:
+    """One chunk of earnings checked, routed and summed (`EarningsTally.check`): its counts,
+    the rows it hands to the spill (`parts`, in order), its amounts per currency and its sums
+    per plan."""
+
+    rows: int
+    in_scope_rows: int
+    month_rows: int
+    parts: tuple[tuple[str, pl.DataFrame], ...]
+    input_sums: pl.DataFrame
+    earned: pl.DataFrame
+
+
+# Sums per plan of this many chunks wait before they are added to the running sums: one
+# group_by over several chunks' sums costs less than one per chunk.
+MERGE_EVERY = 4
+
+
+class EarningsTally:
+    """The month's earnings, taken one chunk of text at a time (docs/payouts.md).
+
+    Of each chunk, the in-scope rows are validated by the Earnings schema, parsed and routed
+    (`check`, which changes nothing, so several chunks can be checked at the same time); `take`
+    then keeps, in file order, the sums per plan and per currency, and hands the exception rows
+    and a slim ledger row per earnings row (row, earning_id, in scope, plan, amount, currency)
+    to `spill`. Duplicate earning_ids can span chunks: `finish` finds them in the ledger,
+    bucket by bucket, and takes their rows back out of the sums.
+    """
+
+    def __init__(
+        self,
+        month: str,
+        settings: RuleSettings,
+        programs: pl.DataFrame,
+        plans: pl.DataFrame,
+        spill: Spill | None = None,
+    ) -> None:
+        """`programs` and `plans`: the checked frames (with `OK`) of stage validate."""
+        self.month = month
+        self.settings = settings
+        self.table = routing.routing_table(programs, plans, parse_month(month))
+        self.currency = pl.Enum(sorted(settings.currencies))
+        self.rows = 0
+        self.in_scope_rows = 0
+        self.month_rows = 0
+        self._spec = INPUTS[Dataset.EARNINGS]
+        self._schema = schema_for(self._spec, settings)
+        self._spill = spill if spill is not None else MemorySpill()
+        self._ledger_schema = pl.Schema(
+            {  # type: ignore[arg-type]  # an Enum instance is a data type
+                ROW: pl.Int64,
+                "earning_id": pl.String,
+                "in_scope": pl.Boolean,
+                routing.PLAN_INDEX: pl.UInt32,
+                "amount": MONEY,
+                "currency": self.currency,
+            }
+        )
+        # Empty frames of their columns to start from: a file may have no rows.
+        self._earned = _earned(pl.DataFrame(schema=self._ledger_schema))
+        self._waiting: list[pl.DataFrame] = []
+        self._input = [pl.DataFrame(schema={"currency": pl.String, "input": MONEY})]
+
+    def check(self, text: pl.DataFrame) -> CheckedChunk:
+        """Check, route and sum one chunk: the file's columns as text, and `ROW`. Changes
+        nothing: chunks may be checked in any order, and at the same time."""
+        scope = in_scope(text, self.month)
+        scoped = text.filter(scope)
+        found = validate_text(scoped, self._spec, self.settings, self._schema)
+        # An amount counts where it parses and fits its currency (no exception on either).
+        unfit = found.filter(pl.col("column").is_in(["amount", "currency"]))
+        fits = ~pl.col(ROW).is_in(unfit.get_column("row_number").implode())
+        typed = parse_text(
+            scoped.lazy().select(
+                ROW,
+                (~pl.col(ROW).is_in(found.get_column("row_number").implode())).alias(OK),
+                "earning_id",
+                "mpn_id",
+                "program",
+                "fund",
+                "amount",
+                "currency",
+            ),
+            self._spec,
+        )
+        routed = (
+            routing.route_earnings(typed, self.table)
+            .with_columns(
+                routing.routed_plan(routing.PLAN_INDEX),
+                pl.when(fits).then(pl.col("amount")).alias("amount"),
+                pl.when(fits).then(pl.col("currency")).cast(self.currency).alias("__currency"),
+            )
+            .collect()
+        )
+        # In-memory engine: polars 2.1's streaming engine panics on these when/then
+        # messages ("assertion failed: i < self.len()" in binview) over a projection.
+        unrouted = finish_exceptions(
+            routing.routing_exceptions(routed.lazy()).collect(engine="in-memory"),
+            Dataset.EARNINGS,
+        )
+        ledger = routed.select(
+            ROW,
+            "earning_id",
+            pl.lit(True).alias("in_scope"),
+            routing.PLAN_INDEX,
+            "amount",
+            pl.col("__currency").alias("currency"),
+        )
+        # Each chunk's exception rows in the published order: the chunks' rows follow one
+        # another in the file, so `finish` merges the parts without sorting the month's rows.
+        exceptions = _with_amounts(finish_exceptions(found, Dataset.EARNINGS), ledger).sort(
+            *EXCEPTION_ORDER[1:], nulls_last=True
+        )
+        input_sums = (
+            ledger.filter(pl.col("amount").is_not_null())
+            .group_by("currency")
+            .agg(to_money(pl.col("amount").sum()).alias("input"))
+            .with_columns(pl.col("currency").cast(pl.String))
+        )
+        earned = _earned(ledger.filter(pl.col(routing.PLAN_INDEX).is_not_null()))
+        if scoped.height < text.height:
+            # Rows of other months take part in the duplicate check of earning_id only.
+            others = text.filter(~scope).select(ROW, "earning_id", pl.lit(False).alias("in_scope"))
+            ledger = pl.concat([ledger, others], how="diagonal_relaxed")
+        return CheckedChunk(
+            rows=text.height,
+            in_scope_rows=scoped.height,
+            month_rows=int((scoped.get_column("earning_month") == self.month).sum()),
+            parts=(
+                ("routing", unrouted.sort("row_number")),
+                ("found", exceptions),
+                *self._buckets(ledger),
+            ),
+            input_sums=input_sums,
+            earned=earned,
+        )
+
+    def take(self, checked: CheckedChunk) -> None:
+        """Keep a checked chunk: chunks are taken in file order, each once."""
+        self.rows += checked.rows
+        self.in_scope_rows += checked.in_scope_rows
+        self.month_rows += checked.month_rows
+        for part, rows in checked.parts:
+            self._spill.put(part, rows)
+        self._input.append(checked.input_sums)
+        self._waiting.append(checked.earned)
+        if len(self._waiting) >= MERGE_EVERY:
+            self._merge_waiting()
+
+    def _merge_waiting(self) -> None:
+        self._earned = _merge_earned([self._earned, *self._waiting])
+        self._waiting = []
+
+    def _buckets(self, ledger: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+        """The chunk's ledger rows by bucket of earning_id."""
+        bucketed = ledger.select(*self._ledger_schema.names()).with_columns(
+            (pl.col("earning_id").hash() % LEDGER_BUCKETS).alias(BUCKET)
+        )
+        return [
+            (_bucket(int(bucket)), rows.drop(BUCKET))
+            for (bucket,), rows in sorted(bucketed.partition_by(BUCKET, as_dict=True).items())
+        ]
+
+    def _repeated(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        """Per bucket with repeated earning_ids: their exception rows and ledger rows."""
+        for bucket in range(LEDGER_BUCKETS):
+            ledger = self._spill.get(_bucket(bucket))
+            if ledger is None:
+                continue
+            duplicates = integrity.duplicate_keys(
+                ledger.select(ROW, "earning_id"), ("earning_id",), "earning_id"
+            )
+            if duplicates.is_empty():
+                continue
+            rows = duplicates.get_column("row_number").implode()
+            yield duplicates, ledger.filter(pl.col(ROW).is_in(rows))
+
+    def finish(self) -> Earnings:
+        """Settle duplicate earning_ids over the whole file; sum the routed rows per plan; the
+        exception rows as a query over the spilled ones."""
+        self._merge_waiting()
+        repeated = list(self._repeated())
+        # Every row sharing an earning_id is set aside, whichever month it belongs to; the
+        # rows of month M among them are reported.
+        duplicates = pl.concat(
+            [exceptions for exceptions, _ in repeated] or [empty_exceptions()],
+            how="diagonal_relaxed",
+        )
+        set_aside = pl.concat(
+            [rows for _, rows in repeated] or [pl.DataFrame(schema=self._ledger_schema)]
+        )
+        reported = set_aside.filter(pl.col("in_scope"))
+        duplicates = duplicates.join(
+            reported.select(pl.col(ROW).alias("row_number")), on="row_number", how="semi"
+        )
+        set_aside_rows = set_aside.get_column(ROW).implode()
+        taken_back = set_aside.filter(pl.col(routing.PLAN_INDEX).is_not_null())
+        unrouted = self._spill.scan("routing")
+        return Earnings(
+            exceptions=_merged(
+                _with_amounts(finish_exceptions(duplicates, Dataset.EARNINGS), reported).sort(
+                    *EXCEPTION_ORDER[1:], nulls_last=True
+                ),
+                self._spill.scan("found"),
+                # A row set aside as a duplicate is reported as one, not as unroutable.
+                None
+                if unrouted is None
+                else unrouted.filter(~pl.col("row_number").is_in(set_aside_rows)),
+            ),
+            earned=_take_back(self._earned, _earned(taken_back))
+            .join(self.table.plan_keys.select(routing.PLAN_INDEX, "plan_id"), on=routing.PLAN_INDEX)
+            .select("plan_id", "earnings_count", "earned_amount"),
+            in_scope_rows=self.in_scope_rows,
+            month_rows=self.month_rows,
+            input_sums=pl.concat(self._input)
+            .group_by("currency")
+            .agg(to_money(pl.col("input").sum()).alias("input")),
+            rows=self.rows,
+        )
+
+
+MERGE_KEY = "__merge_key"
+
+
+def _merged(
+    duplicates: pl.DataFrame, found: pl.LazyFrame | None, unrouted: pl.LazyFrame | None
+) -> pl.LazyFrame:
+    """The month's earnings exception rows in the published order (`EXCEPTION_ORDER`), from
+    three sets each in that order already, merged rather than sorted (a sort holds the month's
+    rows twice over).
+
+    A row's routing exception and its schema exceptions never meet (only a row that passed
+    every check is routed); its `DUPLICATE_KEY` comes before its schema exceptions (the codes
+    sort so), hence the key: twice the row number, one more for the other two sets.
+    """
+    first = pl.col("row_number") * 2
+    merged = duplicates.lazy().with_columns(first.alias(MERGE_KEY))
+    for rows in (found, unrouted):
+        if rows is not None:
+            merged = merged.merge_sorted(rows.with_columns((first + 1).alias(MERGE_KEY)), MERGE_KEY)
+    return merged.drop(MERGE_KEY)
+
+
+def _earned(routed: pl.DataFrame) -> pl.DataFrame:
+    """`earnings_count` and `earned_amount` per plan (`PLAN_INDEX`) of routed rows."""
+    return payouts.earned_per_plan(routed.lazy(), routing.PLAN_INDEX).collect()
+
+
+def _merge_earned(sums: list[pl.DataFrame]) -> pl.DataFrame:
+    """Sets of sums per plan, added up."""
+    return (
+        pl.concat(sums)
+        .group_by(routing.PLAN_INDEX)
+        .agg(
+            pl.col("earnings_count").sum(),
+            to_money(pl.col("earned_amount").sum()).alias("earned_amount"),
+        )
+    )
+
+
+def _take_back(total: pl.DataFrame, removed: pl.DataFrame) -> pl.DataFrame:
+    """`total` less the rows in `removed`; a plan left with no row has no sum."""
+    if removed.is_empty():
+        return total
+    return (
+        total.join(removed, on=routing.PLAN_INDEX, how="left", suffix="_removed")
+        .with_columns(
+            (pl.col("earnings_count") - pl.col("earnings_count_removed").fill_null(0)).alias(
+                "earnings_count"
+            ),
+            to_money(
+                pl.col("earned_amount") - pl.col("earned_amount_removed").fill_null(ZERO)
+            ).alias("earned_amount"),
+        )
+        .filter(pl.col("earnings_count") > 0)
+        .select(routing.PLAN_INDEX, "earnings_count", "earned_amount")
+    )
+
+
+def _with_amounts(exceptions: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
+    """Give earnings exceptions their row's amount and currency where the amount parses and
+    fits its currency (docs/payouts.md), so the reconciliation can account for every amount."""
+    amounts = ledger.select(
+        pl.col(ROW).alias("row_number"),
+        pl.col("amount").alias("__amount"),
+        pl.col("currency").cast(pl.String).alias("__currency"),
+    )
+    return (
+        exceptions.join(amounts, on="row_number", how="left")
+        .with_columns(pl.col("__amount").alias("amount"), pl.col("__currency").alias("currency"))
+        .select(list(EXCEPTION_COLUMNS))
+    )
 
 
 def checked_in_order(
@@ -80,25 +458,15 @@ def checked_in_order(
                 future.cancel()
 
 
-@dataclass(frozen=True)
-class Routed:
-    """Counts of the earnings file: every row, the in-scope rows, the rows of M itself."""
-
-    rows: int
-    in_scope_rows: int
-    month_rows: int
-    exceptions: int
-
-
 def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
     """Check, route and sum the month's earnings; keep the sums and exceptions for decide."""
     file = inputs.files[Dataset.EARNINGS]
     tally = EarningsTally(
         run.month,
         run.rules.settings,
-        work.get(run, Dataset.PROGRAMS.value, ROUTING_COLUMNS),
-        work.get(run, Dataset.PLANS.value, [*PLAN_KEY, "plan_id", "currency", OK]),
-        FileSpill(run.work / "chunks"),
+        catalog.load(run, Dataset.PROGRAMS, ROUTING_COLUMNS),
+        catalog.load(run, Dataset.PLANS, [*PLAN_KEY, "plan_id", "currency", OK]),
+        catalog.Spill(run),
     )
     with sums_fit(run.month):
         for checked in checked_in_order(tally, io.text_chunks(file, run.options.chunk_rows)):
@@ -111,25 +479,18 @@ def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
             "(the month's earnings may not have arrived yet; --allow-empty publishes an empty "
             "month on purpose)"
         )
-    exceptions = keep(run, earnings)
+    catalog.save(run, Handover.EARNED, earnings.earned)
+    catalog.save(run, Handover.INPUT_SUMS, earnings.input_sums)
+    # Written as the merge of the spilled rows runs: never the month's exceptions whole.
+    exceptions = catalog.sink(run, Handover.EARNINGS_EXCEPTIONS, earnings.exceptions)
     return Routed(earnings.rows, earnings.in_scope_rows, earnings.month_rows, exceptions)
 
 
-def keep(run: MonthRun, earnings: Earnings) -> int:
-    """Keep the sums and exceptions for stage decide; returns how many exception rows."""
-    work.put(run, "earned", earnings.earned)
-    work.put(run, "input_sums", earnings.input_sums)
-    # Written as the merge of the spilled rows runs: never the month's exceptions whole.
-    return work.sink(run, "earnings_exceptions", earnings.exceptions)
+ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
 
-
-def load(run: MonthRun, routed: Routed) -> Earnings:
-    """The sums and exceptions stage route kept."""
-    return Earnings(
-        exceptions=work.scan(run, "earnings_exceptions"),
-        earned=work.get(run, "earned"),
-        in_scope_rows=routed.in_scope_rows,
-        month_rows=routed.month_rows,
-        input_sums=work.get(run, "input_sums"),
-        rows=routed.rows,
-    )
+STAGE = Stage(
+    "route",
+    route_earnings,
+    reads=(Dataset.PROGRAMS, Dataset.PLANS),
+    writes=(Handover.EARNED, Handover.INPUT_SUMS, Handover.EARNINGS_EXCEPTIONS),
+)

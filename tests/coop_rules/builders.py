@@ -18,9 +18,9 @@ import polars as pl
 from coop_rules.money import MONEY
 from coop_rules.settings import RuleSettings, parse_rules
 from coop_rules.vocabulary import ROW, Dataset
-from pipeline.decide import MonthResult
+from flows.stages.decide import MonthResult
 from schemas.inputs import INPUTS
-from tests.pipeline.compose import compute_month
+from tests.flows.stages.compose import compute_month
 
 Row = dict[str, str | None]
 

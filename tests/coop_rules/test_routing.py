@@ -13,7 +13,7 @@ import pytest
 from coop_rules.integrity import OK
 from coop_rules.routing import ROUTE, route_earnings, routing_table
 from coop_rules.vocabulary import ROW, Code, Dataset
-from pipeline.validate import check_references
+from flows.stages.validate import check_references
 from tests.coop_rules import builders as b
 
 D = Decimal

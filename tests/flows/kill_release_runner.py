@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from flows import io
-from flows.publish import OutputFolder, read_registry
+from flows.folder import OutputFolder, read_registry
 from flows.release import release_month
 
 JOURNAL = "release-journal.json"

@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from flows import io, publish
-from flows.run import RunOptions, progress, run_month
+from flows import folder as output_folder
+from flows import io
+from flows.month import RunOptions, progress
+from flows.run import run_month
 
 
 def pause() -> None:
@@ -50,19 +52,19 @@ def main() -> None:
 
         def replace_then_pause(src, dst) -> None:
             real_replace(src, dst)
-            if Path(dst).name == publish.PART:
+            if Path(dst).name == output_folder.PART:
                 pause()
 
-        publish.os.replace = replace_then_pause  # type: ignore[assignment]
+        output_folder.os.replace = replace_then_pause  # type: ignore[assignment]
 
     if stage == "committed":
-        real_finish = publish._finish
+        real_finish = output_folder._finish
 
         def pause_then_finish(folder, journal) -> None:
             pause()
             real_finish(folder, journal)
 
-        publish._finish = pause_then_finish  # type: ignore[assignment]
+        output_folder._finish = pause_then_finish  # type: ignore[assignment]
 
     run_month(
         RunOptions(

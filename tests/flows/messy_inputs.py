@@ -15,7 +15,8 @@ from pathlib import Path
 import polars as pl
 
 from coop_rules.vocabulary import Dataset
-from flows.run import RunOptions, RunOutcome, run_month
+from flows.month import RunOptions, RunOutcome
+from flows.run import run_month
 from schemas.inputs import INPUTS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.publish import OutputFolder, read_registry
+from flows.folder import OutputFolder, read_registry
 from flows.release import Released, release_month
 
 

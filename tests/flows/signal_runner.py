@@ -37,8 +37,9 @@ def main() -> None:
     from flows.cli import main as cli
 
     # isort: split
-    from flows import io, orchestration, publish
-    from flows.run import progress
+    from flows import folder as output_folder
+    from flows import io, orchestration
+    from flows.month import progress
 
     if point == "computing":
 
@@ -54,19 +55,19 @@ def main() -> None:
 
         def replace_then_pause(src: Any, dst: Any) -> None:
             real_replace(src, dst)
-            if Path(dst).name == publish.PART:
+            if Path(dst).name == output_folder.PART:
                 pause()
 
-        publish.os.replace = replace_then_pause  # type: ignore[assignment]
+        output_folder.os.replace = replace_then_pause  # type: ignore[assignment]
 
     if point == "committed":
-        real_finish = publish._finish
+        real_finish = output_folder._finish
 
         def pause_then_finish(folder: Any, journal: Any) -> None:
             pause()
             real_finish(folder, journal)
 
-        publish._finish = pause_then_finish  # type: ignore[assignment]
+        output_folder._finish = pause_then_finish  # type: ignore[assignment]
 
     if point == "artifacts":
         real_artifacts = orchestration.publish_artifacts
@@ -78,13 +79,13 @@ def main() -> None:
         orchestration.publish_artifacts = pause_then_publish  # type: ignore[assignment]
 
     if point == "listing":
-        real_list = publish.list_runs
+        real_list = output_folder.list_runs
 
         def pause_then_list(folder: Any) -> list[dict]:
             pause()
             return real_list(folder)
 
-        publish.list_runs = pause_then_list  # type: ignore[assignment]
+        output_folder.list_runs = pause_then_list  # type: ignore[assignment]
 
     if point in ("staged", "released"):
         real_write = io.write_bytes_atomic

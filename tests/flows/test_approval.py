@@ -26,9 +26,10 @@ from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
 from flows.batches import batch_states
+from flows.folder import OutputFolder
+from flows.month import RunOptions
 from flows.orchestration import SUMMARY_KEY, approval_form, monthly_payout
-from flows.publish import OutputFolder
-from flows.run import RunOptions, run_month
+from flows.run import run_month
 from tests.flows import payment_inputs
 from tests.flows.releasing import published_run
 

@@ -17,8 +17,9 @@ from coop_rules.money import MONEY
 from flows.cli import app
 from flows.errors import RunError
 from flows.manifest import summary_sentences, summary_tables
+from flows.month import RunOptions, RunOutcome
 from flows.orchestration import summary_markdown
-from flows.run import RunOptions, RunOutcome, run_month
+from flows.run import run_month
 from flows.stages.propose import owed_change_record
 from tests.coop_rules import builders as b
 from tests.flows.releasing import release

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from flows import cli
 from flows.display import show
 from flows.manifest import Table, shown_amount
-from flows.run import RunOptions, run_month
+from flows.month import RunOptions
+from flows.run import run_month
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from flows.batches import batch_states
 from flows.cli import app
-from flows.publish import OutputFolder
-from flows.run import RunOptions, RunOutcome, run_month
+from flows.folder import OutputFolder
+from flows.month import RunOptions, RunOutcome
+from flows.run import run_month
 from tests.coop_rules import builders as b
 from tests.flows.corrections import correct_earning
 from tests.flows.releasing import release

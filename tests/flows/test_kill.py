@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 
 from flows.batches import batch_states
 from flows.cli import app
-from flows.publish import OutputFolder, read_registry, run_lock
-from flows.run import RunOptions, run_month
+from flows.folder import OutputFolder, read_registry, run_lock
+from flows.month import RunOptions
+from flows.run import run_month
 from tests.flows import payment_inputs
 from tests.flows.corrections import correct_earning
 from tests.flows.payment_inputs import MONTHS

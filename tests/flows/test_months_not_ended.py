@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from flows import clock
 from flows.cli import app
 from flows.errors import UsageError
+from flows.month import RunOptions
 from flows.options import check_month_ended
-from flows.run import RunOptions, run_month
+from flows.run import run_month
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 CLI = str(Path(sys.executable).with_name("coop-payouts"))

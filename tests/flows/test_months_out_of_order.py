@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 
 from flows.errors import InputRejected
-from flows.run import RunOptions, run_month
+from flows.month import RunOptions
+from flows.run import run_month
 from tests.coop_rules import builders as b
 
 

@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from flows.cli import ALLOCATOR_SETTINGS, POLARS_ALLOCATOR_DEFAULTS, app
 from flows.errors import InputRejected
 from flows.manifest import Manifest
+from flows.month import RunOptions, RunOutcome
 from flows.orchestration import summary_markdown
-from flows.run import RunOptions, RunOutcome, run_month
+from flows.run import run_month
 from tests.flows.corrections import correct_earning
 from tests.flows.test_kill import published_bytes
 

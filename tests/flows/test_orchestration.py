@@ -28,9 +28,9 @@ from flows.orchestration import (
     TAGS,
     TOP_PAYOUTS_KEY,
     monthly_payout,
-    retry_on_os_error,
 )
 from flows.schedule import deployment_parameters
+from flows.stages.read import retry_on_os_error
 from tests.flows.corrections import correct_earning
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 
 from flows.batches import batch_states
 from flows.errors import ChainBroken, Refused
-from flows.publish import OutputFolder, read_registry
-from flows.run import RunOptions, run_month
+from flows.folder import OutputFolder, read_registry
+from flows.month import RunOptions
+from flows.run import run_month
 from tests.flows import payment_inputs
 from tests.flows.payment_inputs import ACCOUNTS, MONTHS, Amounts
 from tests.flows.releasing import release

@@ -23,8 +23,9 @@ from typer.testing import CliRunner
 from flows import orchestration, prefect_server
 from flows.cli import app
 from flows.errors import DiskFull, OutputUnusable
-from flows.publish import OutputFolder, read_registry, run_lock, settle
-from flows.run import RunOptions, progress, run_month
+from flows.folder import OutputFolder, read_registry, run_lock, settle
+from flows.month import RunOptions, progress
+from flows.run import run_month
 from tests.flows.corrections import correct_earning
 from tests.flows.test_kill import published_bytes
 

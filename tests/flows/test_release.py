@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from flows.errors import Refused, UsageError
-from flows.run import RunOptions, run_month
+from flows.month import RunOptions
+from flows.run import run_month
 from tests.coop_rules import builders as b
 from tests.flows.corrections import correct_earning
 from tests.flows.releasing import release

@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 from flows.batches import batch_states
 from flows.cli import app
 from flows.errors import ChainBroken, Refused, ReleaseNotPlaced
-from flows.publish import OutputFolder, read_registry
+from flows.folder import OutputFolder, read_registry
+from flows.month import RunOptions
 from flows.release import release_month
-from flows.run import RunOptions, run_month
+from flows.run import run_month
 from tests.flows import payment_inputs
 from tests.flows.releasing import published_run, release
 

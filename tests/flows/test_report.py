@@ -14,7 +14,8 @@ import pytest
 
 from flows import report
 from flows.manifest import Manifest
-from flows.run import RunOptions, RunOutcome, run_month
+from flows.month import RunOptions, RunOutcome
+from flows.run import run_month
 from tests.flows.corrections import correct_earning
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"

@@ -13,8 +13,9 @@ import polars as pl
 import pytest
 
 from flows.errors import Refused
-from flows.publish import OutputFolder, read_registry, run_lock
-from flows.run import RunOptions, run_month
+from flows.folder import OutputFolder, read_registry, run_lock
+from flows.month import RunOptions
+from flows.run import run_month
 from tests.flows.corrections import correct_earning
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"

@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from flows.run import RunOptions, RunOutcome, run_month
+from flows.month import RunOptions, RunOutcome
+from flows.run import run_month
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parents[1] / "data" / "sample"

@@ -23,8 +23,9 @@ import pytest
 
 from coop_rules.vocabulary import PaymentStatus
 from flows.errors import Refused
+from flows.month import RunOptions, RunOutcome
 from flows.release import Released
-from flows.run import RunOptions, RunOutcome, run_month
+from flows.run import run_month
 from tests.flows import releasing
 
 HERE = Path(__file__).resolve().parent

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from flows.folder import OutputFolder, read_registry
 from flows.interrupts import GRACE_SECONDS
-from flows.publish import OutputFolder, read_registry
-from flows.run import RunOptions, run_month
+from flows.month import RunOptions
+from flows.run import run_month
 from tests.flows.test_publish_safety import _children, _running
 
 HERE = Path(__file__).resolve().parent

@@ -14,8 +14,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from flows import cli
-from flows.publish import OutputFolder
-from flows.run import RunOptions, run_month
+from flows.folder import OutputFolder
+from flows.month import RunOptions
+from flows.run import run_month
 from flows.statement import partner_statement
 from tests.flows import payment_inputs
 from tests.flows.releasing import release

@@ -10,7 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.run import RunOptions, run_month
+from flows.month import RunOptions
+from flows.run import run_month
 from tests.coop_rules import builders as b
 from tests.flows.payment_inputs import write_csv
 from tests.flows.releasing import release

@@ -1,5 +1,5 @@
 """The earnings' exception rows come out of stage route in the published order without a sort of
-the month's rows (`pipeline.route`, the merge of the spilled sets): docs/payouts.md."""
+the month's rows (`flows.stages.route`, the merge of the spilled sets): docs/payouts.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from coop_rules.vocabulary import Code, Dataset
 from schemas.inputs import EXCEPTION_ORDER
 from tests.coop_rules import builders as b
-from tests.pipeline.compose import compute_month
+from tests.flows.stages.compose import compute_month
 
 EARNINGS = [
     b.earning(earning_id="E-1", mpn_id="9999999"),  # 1 NO_PLAN

@@ -1,5 +1,6 @@
-"""The pure stages of one month strung together, as the flow's stages call them one by one:
-validate -> route (every chunk) -> decide. For the tests of rules over in-memory frames."""
+"""The pure functions of stages validate, route and decide strung together over in-memory
+frames, as the stages call them: for the tests of rules (`flows/stages/*.py`). The stages
+themselves, with their files, are run by `flows.run.run_month` in the flows tests."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import polars as pl
 
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
-from pipeline.decide import CheckedReferences, MonthResult, decide
-from pipeline.route import EarningsTally
-from pipeline.validate import References, check_references
+from flows.stages.decide import CheckedReferences, MonthResult, RoutedEarnings, decide
+from flows.stages.route import EarningsTally
+from flows.stages.validate import References, check_references
 
 
 def compute_month(
@@ -35,7 +36,22 @@ def compute_month(
     checked = [tally.check(chunk) for chunk in reversed(chunks)]
     for chunk in reversed(checked):
         tally.take(chunk)
+    routed = tally.finish()
     result = decide(
-        CheckedReferences.of(references), tally.finish(), month, settings, run_id, paid_before
+        CheckedReferences(
+            {dataset: frame.lazy() for dataset, frame in references.frames.items()},
+            references.exceptions,
+            references.activity_checked,
+        ),
+        RoutedEarnings(
+            earned=routed.earned,
+            input_sums=routed.input_sums,
+            exceptions=routed.exceptions,
+            in_scope_rows=routed.in_scope_rows,
+        ),
+        month,
+        settings,
+        run_id,
+        paid_before,
     )
     return result, references
