@@ -164,3 +164,28 @@ def test_a_rerun_after_release_keeps_what_was_paid_and_shows_the_stale_batch(
     ]
     assert shown[0] == ("2026-02-15", "released", january.run_id, Decimal("150.00"))
     assert shown[1][:2] == ("2026-03-15", "stale")
+
+
+def test_a_forfeit_is_what_the_ledger_forfeited_on_its_payment_date(tmp_path: Path) -> None:
+    """The held partner (payment_inputs: `Action required` since 2025-09-20, hold ends
+    2026-03-19): January's 300.00 is held in the batches of 2026-02-15 and 2026-03-15, then
+    forfeited whole with March's 200.00 in the batch of 2026-04-15 (docs/payments.md)."""
+    held = payment_inputs.ACCOUNTS[2]
+    amounts = {("HELD", "2026-01"): "300.00", ("HELD", "2026-03"): "200.00"}
+    inputs = payment_inputs.write_inputs(tmp_path / "in", amounts)
+    out = tmp_path / "out"
+    for month in ("2026-01", "2026-02", "2026-03"):
+        run_month(RunOptions(month=month, input_dir=inputs, output_dir=out, allow_empty=True))
+        release(out, month, "Megan Bowen")
+    lines = partner_statement(OutputFolder(out), held.mpn_id)
+    shown = [
+        tuple(line.row[key] for key in ("payment_date", "status", "owed", "paid", "forfeited"))
+        + (line.row["carried"],)
+        for line in lines
+    ]
+    zero = Decimal("0.00")
+    assert shown == [
+        ("2026-02-15", "HELD_PROFILE", Decimal("300.00"), zero, zero, Decimal("300.00")),
+        ("2026-03-15", "HELD_PROFILE", Decimal("300.00"), zero, zero, Decimal("300.00")),
+        ("2026-04-15", "FORFEITED", Decimal("500.00"), zero, Decimal("500.00"), zero),
+    ]
