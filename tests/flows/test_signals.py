@@ -252,3 +252,30 @@ def test_an_interrupted_backfill_names_the_months_it_published(
     code, stderr, took, started = interrupt("artifacts", signal.SIGINT, args, env, tmp_path)
     assert_stopped(code, stderr, took, started, signal.SIGINT, "; nothing else was published")
     assert sorted(settled_publishes(out, tmp_path, env)) == ["2026-02"]
+
+
+def _loads_polars(pid: int) -> bool:
+    """Whether process `pid` has begun loading polars: the command's modules are loading."""
+    return "polars" in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_command_starts_is_one_sentence(tmp_path: Path, signum: int) -> None:
+    """The command's modules take most of a second to load, polars among the first: a signal
+    then ends the command with one sentence, never a traceback."""
+    child = subprocess.Popen(
+        [CLI, "history", "--output", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not _loads_polars(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    child.send_signal(signum)
+    _, stderr = child.communicate(timeout=BOUND_SECONDS)
+    name = "Ctrl-C (SIGINT)" if signum == signal.SIGINT else "SIGTERM"
+    assert (child.returncode, stderr) == (
+        128 + signum,
+        f"coop-payouts: interrupted by {name} while starting: nothing was done\n",
+    )
