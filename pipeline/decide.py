@@ -89,7 +89,7 @@ def decide(
         ),
         paid_before=paid_before.select("plan_id", pl.col("paid_before_amount").cast(MONEY)),
         month=month,
-        pay_day=payment_date(month, settings.payment_day),
+        payment_date=payment_date(month, settings.payment_day),
         run_id=run_id,
         settings=settings,
     ).collect()
