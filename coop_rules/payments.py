@@ -266,9 +266,22 @@ def statement_rows(
     accounts = account_balances(
         payable=payable, released=released, proposed=proposed, month=month
     ).with_columns(to_money(pl.col("payable_this_month", "owed", "brought_forward")))
+    return (
+        with_status(accounts, profiles, payment_date, settings)
+        .pipe(with_order_and_forfeit)
+        .pipe(with_carried_and_payment_id, payment_date=payment_date)
+        .with_columns(pl.lit(run_id).alias("run_id"), pl.lit(month).alias("earning_month"))
+        .select(STATEMENT_COLUMNS)
+        .sort(list(ACCOUNT))
+        .collect()
+    )
+
+
+def with_status(
+    accounts: pl.LazyFrame, profiles: pl.DataFrame, payment_date: date, settings: RuleSettings
+) -> pl.LazyFrame:
+    """Each account's balance with its profile, its currency's minimum and its status."""
     profile_rows = profiles.lazy().select(list(PROFILE_SCHEMA))
-    owed = pl.col("owed")
-    status = pl.col("status")
     return (
         accounts.join(profile_rows, on="mpn_id", how="left")
         .join(_minimums(settings), on="currency", how="left")
@@ -277,28 +290,33 @@ def statement_rows(
             pl.lit(payment_date).alias("payment_date"),
         )
         .with_columns(first_status(settings).alias("status"))
-        .with_columns(
-            to_money(pl.when(status == PaymentStatus.PAY.value).then(owed).otherwise(ZERO)).alias(
-                "order_amount"
-            ),
-            to_money(
-                pl.when(status == PaymentStatus.FORFEITED.value).then(owed).otherwise(ZERO)
-            ).alias("forfeit_amount"),
-        )
-        .with_columns(
-            to_money(owed - pl.col("order_amount") - pl.col("forfeit_amount")).alias(
-                "carried_amount"
-            ),
-            pl.when(status == PaymentStatus.PAY.value)
-            .then(payment_id(pl.lit(payment_date)))
-            .otherwise(pl.lit(None, pl.String))
-            .alias("payment_id"),
-            pl.lit(run_id).alias("run_id"),
-            pl.lit(month).alias("earning_month"),
-        )
-        .select(STATEMENT_COLUMNS)
-        .sort(list(ACCOUNT))
-        .collect()
+    )
+
+
+def with_order_and_forfeit(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """`order_amount` is `owed` on a PAY row, `forfeit_amount` is `owed` on a FORFEITED row."""
+    owed = pl.col("owed")
+    status = pl.col("status")
+    return rows.with_columns(
+        to_money(pl.when(status == PaymentStatus.PAY.value).then(owed).otherwise(ZERO)).alias(
+            "order_amount"
+        ),
+        to_money(pl.when(status == PaymentStatus.FORFEITED.value).then(owed).otherwise(ZERO)).alias(
+            "forfeit_amount"
+        ),
+    )
+
+
+def with_carried_and_payment_id(rows: pl.LazyFrame, *, payment_date: date) -> pl.LazyFrame:
+    """carried = owed - order - forfeit; a PAY row's `payment_id`, null on every other row."""
+    return rows.with_columns(
+        to_money(pl.col("owed") - pl.col("order_amount") - pl.col("forfeit_amount")).alias(
+            "carried_amount"
+        ),
+        pl.when(pl.col("status") == PaymentStatus.PAY.value)
+        .then(payment_id(pl.lit(payment_date)))
+        .otherwise(pl.lit(None, pl.String))
+        .alias("payment_id"),
     )
 
 
