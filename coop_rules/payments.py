@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
+from pydantic import BaseModel
 
-from coop_rules.money import MONEY, WIDE, ZERO, fits_money, to_money, to_wide
+from coop_rules.money import MONEY, WIDE, ZERO, AmountText, fits_money, to_money, to_wide
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import LedgerKind, PaymentStatus, ProfileStatus
 
@@ -410,6 +412,32 @@ def _sums(frame: pl.DataFrame, **amounts: pl.Expr) -> pl.DataFrame:
     )
 
 
+class CurrencyPaymentsReconciliation(BaseModel):
+    """One currency of the payments reconciliation: its sums as text, and which hold."""
+
+    currency: str
+    owed: AmountText
+    order_amount: AmountText
+    forfeit_amount: AmountText
+    carried_amount: AmountText
+    payable_to_date: AmountText
+    ledger_amount: AmountText
+    proposed_earlier_amount: AmountText
+    split_holds: bool
+    balance_holds: bool
+    holds: bool
+
+
+class PaymentsReconciliation(BaseModel):
+    """The payments reconciliation as the manifest records it (docs/payments.md,
+    "Reconciliation of payments"); unknown keys of a newer version are ignored on reading."""
+
+    per_currency: list[CurrencyPaymentsReconciliation]
+    amounts_hold: bool
+    statement_rows_unbalanced: int
+    holds: bool
+
+
 def reconcile_payments(
     statements: pl.DataFrame,
     *,
@@ -417,7 +445,7 @@ def reconcile_payments(
     released: pl.DataFrame,
     proposed: pl.DataFrame,
     month: str,
-) -> dict[str, object]:
+) -> PaymentsReconciliation:
     """The figures of the payments reconciliation, as text, and whether each holds.
 
     Per currency: Σ owed = Σ order + Σ forfeit + Σ carried; and Σ owed = Σ payable of the
@@ -425,9 +453,33 @@ def reconcile_payments(
     batches. Per row: owed = brought_forward + payable_this_month = order + forfeit + carried,
     and no order or forfeit is negative.
     """
+    per_currency = currency_sums(
+        statements, payable=payable, released=released, proposed=proposed, month=month
+    ).pipe(with_currency_checks)
+    unbalanced = unbalanced_statement_rows(statements)
+    amounts_hold = bool(
+        per_currency.select(pl.col("split_holds") & pl.col("balance_holds")).to_series().all()
+    )
+    return PaymentsReconciliation(
+        per_currency=[currency_record(row) for row in per_currency.iter_rows(named=True)],
+        amounts_hold=amounts_hold,
+        statement_rows_unbalanced=unbalanced,
+        holds=amounts_hold and unbalanced == 0,
+    )
+
+
+def currency_sums(
+    statements: pl.DataFrame,
+    *,
+    payable: pl.DataFrame,
+    released: pl.DataFrame,
+    proposed: pl.DataFrame,
+    month: str,
+) -> pl.DataFrame:
+    """Per currency, the sums the reconciliation compares (a currency missing from one counts 0)."""
     upto = payable.filter(pl.col("earning_month") <= month)
     figures = ("owed", "order", "forfeit", "carried", "payable", "ledger", "proposed")
-    per_currency = (
+    return (
         _sums(
             statements,
             owed=pl.col("owed"),
@@ -449,46 +501,49 @@ def reconcile_payments(
             coalesce=True,
         )
         .with_columns(pl.col(figures).fill_null(ZERO))
-        .with_columns(
-            (pl.col("owed") == pl.col("order") + pl.col("forfeit") + pl.col("carried")).alias(
-                "split_holds"
-            ),
-            (pl.col("owed") == pl.col("payable") - pl.col("ledger") - pl.col("proposed")).alias(
-                "balance_holds"
-            ),
-        )
         .sort("currency")
     )
+
+
+def with_currency_checks(sums: pl.DataFrame) -> pl.DataFrame:
+    """Whether owed splits into order, forfeit and carried, and equals the balance."""
+    return sums.with_columns(
+        (pl.col("owed") == pl.col("order") + pl.col("forfeit") + pl.col("carried")).alias(
+            "split_holds"
+        ),
+        (pl.col("owed") == pl.col("payable") - pl.col("ledger") - pl.col("proposed")).alias(
+            "balance_holds"
+        ),
+    )
+
+
+def unbalanced_statement_rows(statements: pl.DataFrame) -> int:
+    """How many statement rows break owed = brought forward + payable = order + forfeit +
+    carried, or order or forfeit an amount below 0."""
     owed = pl.col("owed")
-    unbalanced = statements.filter(
+    return statements.filter(
         (owed != pl.col("brought_forward") + pl.col("payable_this_month"))
         | (owed != pl.col("order_amount") + pl.col("forfeit_amount") + pl.col("carried_amount"))
         | (pl.col("order_amount") < ZERO)
         | (pl.col("forfeit_amount") < ZERO)
     ).height
-    holds = per_currency.select(pl.col("split_holds") & pl.col("balance_holds")).to_series()
-    amounts_hold = bool(holds.all())
-    return {
-        "per_currency": [
-            {
-                "currency": row["currency"],
-                "owed": str(row["owed"]),
-                "order_amount": str(row["order"]),
-                "forfeit_amount": str(row["forfeit"]),
-                "carried_amount": str(row["carried"]),
-                "payable_to_date": str(row["payable"]),
-                "ledger_amount": str(row["ledger"]),
-                "proposed_earlier_amount": str(row["proposed"]),
-                "split_holds": row["split_holds"],
-                "balance_holds": row["balance_holds"],
-                "holds": row["split_holds"] and row["balance_holds"],
-            }
-            for row in per_currency.iter_rows(named=True)
-        ],
-        "amounts_hold": amounts_hold,
-        "statement_rows_unbalanced": unbalanced,
-        "holds": amounts_hold and unbalanced == 0,
-    }
+
+
+def currency_record(row: dict[str, Any]) -> CurrencyPaymentsReconciliation:
+    """One currency's row of sums and checks as the manifest records it."""
+    return CurrencyPaymentsReconciliation(
+        currency=row["currency"],
+        owed=str(row["owed"]),
+        order_amount=str(row["order"]),
+        forfeit_amount=str(row["forfeit"]),
+        carried_amount=str(row["carried"]),
+        payable_to_date=str(row["payable"]),
+        ledger_amount=str(row["ledger"]),
+        proposed_earlier_amount=str(row["proposed"]),
+        split_holds=row["split_holds"],
+        balance_holds=row["balance_holds"],
+        holds=row["split_holds"] and row["balance_holds"],
+    )
 
 
 # --- Release ------------------------------------------------------------------------------------

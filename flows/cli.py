@@ -390,16 +390,16 @@ def history(
         states = batch_states(folder)
         rows = []
         for manifest in list_runs(folder):
-            if month and manifest["earning_month"] != month:
+            if month and manifest.earning_month != month:
                 continue
-            published = registry.get(manifest["earning_month"], {}).get("run_id")
-            state = states.get(manifest["earning_month"])
-            is_published = published == manifest["run_id"]
+            entry = registry.get(manifest.earning_month)
+            state = states.get(manifest.earning_month)
+            is_published = entry is not None and entry.run_id == manifest.run_id
             batch = ""
             # What was paid stays visible after a rerun (docs/payments.md, "Approval in
             # Prefect, and history"): on the published run and on the run that was released.
             paid = state.released_run if state is not None else None
-            shows_release = paid is not None and (is_published or paid == manifest["run_id"])
+            shows_release = paid is not None and (is_published or paid == manifest.run_id)
             released = (
                 f"released by {state.released_by} at {state.released_at} (run {paid})"
                 if state is not None and shows_release
@@ -419,12 +419,12 @@ def history(
                 batch = released
             rows.append(
                 {
-                    "month": manifest["earning_month"],
-                    "run_id": manifest["run_id"],
+                    "month": manifest.earning_month,
+                    "run_id": manifest.run_id,
                     "published": is_published,
-                    "started_at": manifest["started_at"],
-                    "supersedes": manifest.get("supersedes"),
-                    "reason": manifest.get("reason"),
+                    "started_at": manifest.started_at,
+                    "supersedes": manifest.supersedes,
+                    "reason": manifest.reason,
                     "batch": batch,
                     "released_by": state.released_by if state and shows_release else None,
                     "released_at": state.released_at if state and shows_release else None,

@@ -16,7 +16,7 @@ from coop_rules import payouts
 from coop_rules.calendar import payment_date
 from coop_rules.integrity import OK
 from coop_rules.money import MONEY
-from coop_rules.reconciliation import reconcile
+from coop_rules.reconciliation import Reconciliation, reconcile
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
 from pipeline.route import Earnings
@@ -58,7 +58,7 @@ class MonthResult:
     payouts: pl.DataFrame
     exceptions: pl.DataFrame
     totals: pl.DataFrame
-    reconciliation: dict[str, object]
+    reconciliation: Reconciliation
 
 
 def decide(

@@ -25,7 +25,7 @@ class Batch:
 
     statements: pl.DataFrame
     orders: pl.DataFrame
-    reconciliation: dict[str, object]
+    reconciliation: payments.PaymentsReconciliation
 
 
 def valid_profiles(profiles: pl.DataFrame) -> pl.DataFrame:

@@ -7,16 +7,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from coop_rules.money import MONEY
+from coop_rules.reconciliation import Reconciliation
 from coop_rules.reruns import change_totals, changes
 from flows import io
 from flows.errors import InputRejected, ReconciliationFailed
 from flows.manifest import OutputRecord, shown_amount
 from flows.publish import DATASETS, OutputFolder
+from flows.records import ChangeSummary, ChangeTotal, ExceptionCount, OutcomeTotal, records_of
 from flows.run import MonthRun, progress, sums_fit
 from flows.stages import route, validate
 from flows.stages.read import ReadInputs
@@ -29,10 +30,10 @@ class Decided:
     """What the staged run holds so far, as the manifest records it."""
 
     outputs: dict[str, OutputRecord]
-    totals: list[dict[str, Any]]
-    exceptions_by_code: list[dict[str, Any]]
-    reconciliation: dict[str, Any]
-    changes: dict[str, Any] | None
+    totals: list[OutcomeTotal]
+    exceptions_by_code: list[ExceptionCount]
+    reconciliation: Reconciliation
+    changes: ChangeSummary | None
 
 
 def month_part(run: MonthRun, dataset: str) -> Path:
@@ -91,17 +92,15 @@ def decide_payouts(
     previous = inputs.published
     if previous:
         changed = changes(
-            pl.read_parquet(run.folder.run_dir(previous["run_id"]) / "payouts.parquet"),
+            pl.read_parquet(run.folder.run_dir(previous.run_id) / "payouts.parquet"),
             result.payouts,
-            previous["run_id"],
+            previous.run_id,
             run.run_id,
             run.month,
         )
         Changes.validate(changed)
         files["changes.parquet"] = changed
-        change_summary = summarise_changes(
-            changed, previous["run_id"], run.rules.settings.currencies
-        )
+        change_summary = summarise_changes(changed, previous.run_id, run.rules.settings.currencies)
     outputs = {
         name: OutputRecord(io.write_parquet_atomic(frame, run.staged / name), frame.height)
         for name, frame in files.items()
@@ -113,8 +112,8 @@ def decide_payouts(
         )
     return Decided(
         outputs=outputs,
-        totals=money_text(result.totals),
-        exceptions_by_code=money_text(by_code),
+        totals=records_of(OutcomeTotal, money_text(result.totals)),
+        exceptions_by_code=records_of(ExceptionCount, money_text(by_code)),
         reconciliation=result.reconciliation,
         changes=change_summary,
     )
@@ -147,10 +146,10 @@ def gate(
             f"--strict: {exceptions.height} row exception(s) by file: {counts}; nothing was "
             f"published; each row, column and code is in {kept}"
         )
-    if not result.reconciliation["holds"]:
+    if not result.reconciliation.holds:
         raise ReconciliationFailed(
             f"reconciliation of {run.month} does not hold "
-            f"({json.dumps(result.reconciliation)}); nothing was published"
+            f"({json.dumps(result.reconciliation.model_dump(mode='json'))}); nothing was published"
         )
 
 
@@ -167,7 +166,7 @@ def keep_rejected(run: MonthRun, exceptions: pl.DataFrame) -> Path:
 
 def summarise_changes(
     changed: pl.DataFrame, previous_run_id: str, digits: dict[str, int]
-) -> dict[str, Any]:
+) -> ChangeSummary:
     """What a rerun changed, in figures and in a few lines: one per currency."""
     totals = money_text(change_totals(changed))
     if totals:
@@ -183,12 +182,12 @@ def summarise_changes(
             f"no plan's earned amount, payable amount or outcome changed against run "
             f"{previous_run_id}"
         )
-    return {
-        "previous_run_id": previous_run_id,
-        "plans": changed.height,
-        "per_currency": totals,
-        "summary": sentence,
-    }
+    return ChangeSummary(
+        previous_run_id=previous_run_id,
+        plans=changed.height,
+        per_currency=records_of(ChangeTotal, totals),
+        summary=sentence,
+    )
 
 
 def _signed(text: str) -> str:

@@ -5,9 +5,8 @@ rerun, and a run that proposes no batch, also names each account whose owed it c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -19,6 +18,15 @@ from flows import batches, io
 from flows.errors import ReconciliationFailed, RunError
 from flows.manifest import OutputRecord
 from flows.publish import read_registry
+from flows.records import (
+    BatchTotal,
+    CurrencyDifference,
+    NoBatch,
+    OwedChangeRecord,
+    ProposedBatch,
+    ReleaseRecord,
+    records_of,
+)
 from flows.run import MonthRun, progress
 from flows.stages import work
 from flows.stages.decide import Decided, money_text
@@ -36,11 +44,11 @@ class Proposed:
     """The batch's files and figures, as the manifest records them."""
 
     outputs: dict[str, OutputRecord]
-    payments: dict[str, Any] = field(default_factory=dict)
+    payments: ProposedBatch | NoBatch
 
     @property
     def batch(self) -> bool:
-        return self.payments.get("batch") == "proposed"
+        return isinstance(self.payments, ProposedBatch)
 
 
 def statement_part(run: MonthRun) -> Path:
@@ -66,7 +74,7 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
             f"the proposed batches of {', '.join(made_stale)} were computed before this run of "
             f"{run.month}: rerun those months before releasing them"
         )
-    replaced = registry.get(run.month, {}).get("run_id")
+    replaced = registry[run.month].run_id if run.month in registry else None
     if released and max(released) >= pay_date.isoformat():
         return _behind_release(run, payouts, max(released), notes, replaced)
     payable = pl.concat(
@@ -94,22 +102,21 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
         run_id=run.run_id,
         settings=settings,
     )
-    if not batch.reconciliation["holds"]:
+    if not batch.reconciliation.holds:
         raise ReconciliationFailed(
             f"the payments reconciliation of {run.month} does not hold "
-            f"({batch.reconciliation}); nothing was published"
+            f"({batch.reconciliation.model_dump(mode='json')}); nothing was published"
         )
     outputs = _write_batch(run, batch)
-    basis = {m: registry[m]["run_id"] for m in sorted(registry) if m < run.month}
-    figures = {
-        "batch": "proposed",
-        "payment_date": pay_date.isoformat(),
-        "basis": basis,
-        "totals": money_text(_totals(batch.statements)),
-        "reconciliation": batch.reconciliation,
-        "stale_batches": made_stale,
-        "notes": notes,
-    }
+    basis = {m: registry[m].run_id for m in sorted(registry) if m < run.month}
+    figures = ProposedBatch(
+        payment_date=pay_date.isoformat(),
+        basis=basis,
+        totals=records_of(BatchTotal, money_text(_totals(batch.statements))),
+        reconciliation=batch.reconciliation,
+        stale_batches=made_stale,
+        notes=notes,
+    )
     if replaced:
         # A rerun names every account whose owed moves, not only totals (docs/payments.md).
         before = folder.run_dir(replaced) / "statements.parquet"
@@ -121,7 +128,7 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
             "owed",
         )
         outputs[OWED_CHANGES_FILE] = _write_owed_changes(run, changed)
-        figures["owed_changes"] = owed_change_record(
+        figures.owed_changes = owed_change_record(
             changed, basis="statement", compared_with=replaced
         )
     return Proposed(outputs, figures)
@@ -129,18 +136,20 @@ def propose_payments(run: MonthRun, decided: Decided) -> Proposed:
 
 def owed_change_record(
     changes: pl.DataFrame, *, basis: str, compared_with: str | None
-) -> dict[str, Any]:
+) -> OwedChangeRecord:
     """What the manifest keeps of the accounts whose owed changes (docs/payments.md, "Accounts
     whose owed changes"): how many, the SHOWN_ACCOUNTS largest (the summary's table) and the
     run folder's file that holds every one. `basis`: "statement" (against the replaced run's
     statement) or "next batch" (what the month's payouts take to the next batch)."""
-    return {
-        "basis": basis,
-        "compared_with": compared_with,
-        "accounts": changes.height,
-        "largest": money_text(changes.head(SHOWN_ACCOUNTS)),
-        "file": OWED_CHANGES_FILE,
-    }
+    return OwedChangeRecord.model_validate(
+        {
+            "basis": basis,
+            "compared_with": compared_with,
+            "accounts": changes.height,
+            "largest": money_text(changes.head(SHOWN_ACCOUNTS)),
+            "file": OWED_CHANGES_FILE,
+        }
+    )
 
 
 def _write_owed_changes(run: MonthRun, changes: pl.DataFrame) -> OutputRecord:
@@ -167,7 +176,9 @@ def _beyond_money(run: MonthRun, pay_date: str, beyond: pl.DataFrame) -> str:
     )
 
 
-def _proposed_before(run: MonthRun, pay_date: str, released: dict[str, dict]) -> pl.DataFrame:
+def _proposed_before(
+    run: MonthRun, pay_date: str, released: dict[str, ReleaseRecord]
+) -> pl.DataFrame:
     """Order and forfeit amounts of the published batches before `pay_date` not yet released."""
     states = batches.batch_states(run.folder)
     files = [
@@ -235,18 +246,17 @@ def _behind_release(
     ]
     return Proposed(
         outputs,
-        {
-            "batch": "none",
-            "payment_date": payment_date(run.month, run.rules.settings.payment_day).isoformat(),
-            "released_batch": latest,
-            "difference_to_next_batch": money_text(difference),
-            "owed_changes": owed_change_record(
+        NoBatch(
+            payment_date=payment_date(run.month, run.rules.settings.payment_day).isoformat(),
+            released_batch=latest,
+            difference_to_next_batch=records_of(CurrencyDifference, money_text(difference)),
+            owed_changes=owed_change_record(
                 changed,
                 basis="next batch",
                 compared_with=replaced,
             ),
-            "notes": notes,
-        },
+            notes=notes,
+        ),
     )
 
 

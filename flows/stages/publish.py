@@ -12,6 +12,7 @@ from flows import io
 from flows.batches import statement_file
 from flows.manifest import InputRecord, Manifest, OutputRecord
 from flows.publish import DATASETS, publish, read_registry
+from flows.records import RegistryEntry, RulesRecord
 from flows.report import write_report
 from flows.run import MonthRun, RunOutcome, progress
 from flows.stages.decide import Decided, month_part
@@ -59,7 +60,7 @@ def build_manifest(
         started_at=run.started_at,
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         reason=reason,
-        supersedes=published["run_id"] if published else None,
+        supersedes=published.run_id if published else None,
         later_months_to_rerun=later_months(run, validated),
         inputs={
             dataset.value: InputRecord(
@@ -71,13 +72,15 @@ def build_manifest(
             for dataset, file in sorted(inputs.files.items())
         },
         in_scope_earnings_rows=routed.in_scope_rows,
-        rules={
-            "path": str(run.rules.path),
-            "sha256": run.rules.sha256,
-            "settings": run.rules.settings.model_dump(mode="json"),
-        },
+        rules=RulesRecord.model_validate(
+            {
+                "path": str(run.rules.path),
+                "sha256": run.rules.sha256,
+                "settings": run.rules.settings.model_dump(mode="json"),
+            }
+        ),
         paid_before_basis=validated.paid_before_basis,
-        digest=validated.digest,
+        month_digest=validated.digest,
         input_digest=inputs.input_digest,
         outputs={**decided.outputs, **proposed.outputs},
         totals=decided.totals,
@@ -123,14 +126,16 @@ def publish_month(
     if proposed.batch:
         # The batch is proposed by publishing its statement beside the month.
         parts["statements"] = statement_part(run)
-        targets["statements"] = statement_file(run.folder, proposed.payments["payment_date"])
+        targets["statements"] = statement_file(run.folder, proposed.payments.payment_date)
     run_dir = publish(
         run.folder,
         run.month,
         run.run_id,
         run.staged,
         parts,
-        {"run_id": run.run_id, "digest": validated.digest, "input_digest": inputs.input_digest},
+        RegistryEntry(
+            run_id=run.run_id, month_digest=validated.digest, input_digest=inputs.input_digest
+        ),
         targets,
     )
     message = f"{run.month} published by run {run.run_id}"
@@ -158,7 +163,7 @@ def dry_run_outcome(
     notes = []
     if needs_reason(inputs.published, inputs.input_digest, inputs.reason):
         notes.append(
-            f"{run.month} is published by run {inputs.published['run_id']} from other inputs "
+            f"{run.month} is published by run {inputs.published.run_id} from other inputs "
             "or rules: a run needs --reason TEXT to replace it"
         )
     return RunOutcome(
@@ -171,8 +176,8 @@ def _what_follows(manifest: Manifest) -> str:
     to read at a glance): changes, batch notes, later months."""
     lines = []
     if manifest.changes:
-        lines.append(manifest.changes["summary"])
-    lines += manifest.payments.get("notes", [])
+        lines.append(manifest.changes.summary)
+    lines += manifest.payments.notes if manifest.payments else []
     if manifest.later_months_to_rerun:
         lines.append(
             "the paid-before amounts of later published months rest on the months before them: "

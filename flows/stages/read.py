@@ -14,6 +14,7 @@ from coop_rules.vocabulary import Dataset
 from flows import io
 from flows.errors import Refused
 from flows.publish import OutputFolder, read_registry
+from flows.records import RegistryEntry
 from flows.rules import RulesFile
 from flows.run import MonthRun, progress
 
@@ -27,7 +28,7 @@ class ReadInputs:
     sha256: dict[str, str]
     extra_columns: dict[str, list[str]]
     input_digest: str
-    published: dict | None
+    published: RegistryEntry | None
     reason: str | None
 
 
@@ -45,9 +46,11 @@ def fingerprint(files: dict[Dataset, io.InputFile]) -> dict[str, str]:
     return {dataset.value: digest for (dataset, _), digest in zip(ordered, digests, strict=True)}
 
 
-def needs_reason(published: dict | None, digest: str, reason: str | None) -> TypeGuard[dict]:
+def needs_reason(
+    published: RegistryEntry | None, digest: str, reason: str | None
+) -> TypeGuard[RegistryEntry]:
     """Whether replacing the published month by these inputs and rules needs --reason."""
-    return published is not None and published.get("input_digest") != digest and not reason
+    return published is not None and published.input_digest != digest and not reason
 
 
 def read_inputs(run: MonthRun) -> ReadInputs:
@@ -64,9 +67,9 @@ def read_inputs(run: MonthRun) -> ReadInputs:
     return ReadInputs(files, shas, extras, digest, published, reason)
 
 
-def _reason_needed(month: str, published: dict) -> Refused:
+def _reason_needed(month: str, published: RegistryEntry) -> Refused:
     return Refused(
-        f"--reason: {month} was published by run {published['run_id']} from other inputs or "
+        f"--reason: {month} was published by run {published.run_id} from other inputs or "
         "rules; rerun with --reason TEXT to replace it"
     )
 

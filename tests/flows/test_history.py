@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from flows.batches import batch_states
 from flows.cli import app
 from flows.publish import OutputFolder
+from flows.records import ReleaseRecord
 from flows.run import RunOptions, RunOutcome, run_month
 from tests.coop_rules import builders as b
 from tests.flows.corrections import correct_earning
@@ -30,7 +31,7 @@ def run(inputs: Path, out: Path, month: str, reason: str | None = None) -> RunOu
 
 
 @pytest.fixture
-def rerun_after_release(tmp_path: Path) -> tuple[Path, RunOutcome, RunOutcome, dict]:
+def rerun_after_release(tmp_path: Path) -> tuple[Path, RunOutcome, RunOutcome, ReleaseRecord]:
     """March paid 500.00 and released, then rerun with its earning corrected to 400.00."""
     inputs = b.write_folder(
         tmp_path / "in",
@@ -59,21 +60,21 @@ def history(out: Path, *options: str) -> str:
 
 
 def test_batch_state_keeps_the_release_of_a_month_rerun_after_it(
-    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, dict],
+    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, ReleaseRecord],
 ) -> None:
     out, first, rerun, released = rerun_after_release
     state = batch_states(OutputFolder(out))[MONTH]
     assert (state.run_id, state.state) == (rerun.run_id, "none")
     assert (state.released_by, state.released_at, state.released_run) == (
         APPROVER,
-        released["released_at"],
+        released.released_at,
         first.run_id,
     )
     assert state.difference_to_next_batch
 
 
 def test_history_json_shows_who_released_the_batch_of_a_rerun_month(
-    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, dict],
+    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, ReleaseRecord],
 ) -> None:
     out, first, rerun, released = rerun_after_release
     rows = {row["run_id"]: row for row in json.loads(history(out, "--json"))}
@@ -83,7 +84,7 @@ def test_history_json_shows_who_released_the_batch_of_a_rerun_month(
         published["released_by"],
         published["released_at"],
         published["released_run"],
-    ) == (APPROVER, released["released_at"], first.run_id)
+    ) == (APPROVER, released.released_at, first.run_id)
     assert published["difference_to_next_batch"] is True
     assert "difference to the next batch" in published["batch"]
     # The run whose batch was paid says so too, though it no longer publishes the month.
@@ -97,11 +98,11 @@ def test_history_json_shows_who_released_the_batch_of_a_rerun_month(
 
 
 def test_history_table_shows_the_release_and_the_difference_to_the_next_batch(
-    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, dict],
+    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, ReleaseRecord],
 ) -> None:
     out, first, rerun, released = rerun_after_release
     (line,) = [line for line in history(out).splitlines() if rerun.run_id in line]
-    assert f"released by {APPROVER} at {released['released_at']} (run {first.run_id})" in line
+    assert f"released by {APPROVER} at {released.released_at} (run {first.run_id})" in line
     assert "difference to the next batch" in line
     assert " none" not in line
 
@@ -121,9 +122,7 @@ def test_history_of_a_released_month_names_the_run(tmp_path: Path) -> None:
     first = run(inputs, out, MONTH)
     released = release(out, MONTH, APPROVER).release
     (row,) = json.loads(history(out, "--json"))
-    assert (
-        row["batch"] == f"released by {APPROVER} at {released['released_at']} (run {first.run_id})"
-    )
+    assert row["batch"] == f"released by {APPROVER} at {released.released_at} (run {first.run_id})"
     assert (row["released_by"], row["released_run"]) == (APPROVER, first.run_id)
     assert row["difference_to_next_batch"] is False
 

@@ -52,7 +52,7 @@ def _run_with(tmp_path: Path, **files: str) -> Published:
 
 def _only_good_row_paid(published: Published, currency: str = "USD") -> None:
     """The good row E-1 (1000.00 USD) is paid, the bad row E-2 takes no part."""
-    assert published.reconciliation["holds"]
+    assert published.reconciliation.holds
     assert published.payouts.select("earnings_count", "earned_amount", "currency").rows() == [
         (1, Decimal("1000.00"), "USD")
     ]
@@ -134,7 +134,7 @@ def test_plain_decimal_text_parses_exactly(tmp_path: Path, amount: str, expected
     )
     assert published.exceptions_of("earnings").is_empty()
     assert published.payouts.get_column("earned_amount").to_list() == [Decimal(expected)]
-    assert published.reconciliation["holds"]
+    assert published.reconciliation.holds
 
 
 def test_sum_beyond_decimal_18_2_stops_the_run_and_publishes_nothing(tmp_path: Path) -> None:
@@ -250,8 +250,8 @@ def test_unreadable_earning_month_is_reported_in_every_run(
     assert found.item(0, "message")
     # The amount itself is fine, so the exception carries it and reconciliation counts it.
     assert (found.item(0, "amount"), found.item(0, "currency")) == (Decimal("250.00"), "USD")
-    assert published.reconciliation["holds"]
-    assert published.reconciliation["exception_rows"] == 1
+    assert published.reconciliation.holds
+    assert published.reconciliation.exception_rows == 1
 
 
 def _plan(**dates: str) -> tuple[str, ...]:
@@ -318,7 +318,7 @@ def test_plan_dates_that_contradict_each_other(
         (1, Code.PLAN_INVALID.value, Decimal("1000.00"))
     ]
     assert published.payouts.is_empty()
-    assert published.reconciliation["holds"]
+    assert published.reconciliation.holds
 
 
 # (program rows, expected program exceptions (row, code, column))
@@ -366,7 +366,7 @@ def test_program_periods_that_contradict(
     assert earnings.select("row_number", "code", "amount").rows() == [
         (1, Code.NO_PROGRAM_PERIOD.value, Decimal("1000.00"))
     ]
-    assert published.reconciliation["holds"]
+    assert published.reconciliation.holds
 
 
 def test_adjacent_program_periods_do_not_overlap(tmp_path: Path) -> None:
@@ -433,8 +433,8 @@ def test_typed_parquet_sample_publishes_the_same_payouts_as_csv(tmp_path: Path) 
     from_csv = run(csv_dir, tmp_path / "out-csv")
     from_parquet = run(parquet_dir, tmp_path / "out-parquet")
 
-    assert from_parquet.reconciliation["holds"]
-    assert from_parquet.reconciliation["per_currency"] == from_csv.reconciliation["per_currency"]
+    assert from_parquet.reconciliation.holds
+    assert from_parquet.reconciliation.per_currency == from_csv.reconciliation.per_currency
     # int64 cannot hold leading zeros: mpn_id 00784512 is read as 784512 (the text of the
     # value), in plans and earnings alike, so it still routes. Everything else is identical.
     expected = from_csv.payouts.drop("run_id").with_columns(
@@ -500,7 +500,7 @@ def test_typed_parquet_amount_reads_its_exact_value(
     published = _parquet_month(tmp_path, amount, currency)
     assert published.exceptions_of("earnings").is_empty()
     assert published.payouts.get_column("earned_amount").to_list() == [Decimal(earned)]
-    assert published.reconciliation["holds"]
+    assert published.reconciliation.holds
 
 
 # (typed amount, currency, code, the text reported as value)
@@ -540,7 +540,7 @@ def test_typed_parquet_bad_amount_is_an_exception(
         (1, code, "amount", value, None)
     ]
     assert published.payouts.is_empty()
-    assert published.reconciliation["holds"]
+    assert published.reconciliation.holds
 
 
 def test_typed_parquet_dates_read_as_their_text(tmp_path: Path) -> None:
@@ -632,7 +632,7 @@ def test_a_row_resent_with_an_invisible_character_is_not_paid_again(
         (2, resent_id, INVALID_VALUE, "earning_id", Decimal("1000.00"))
     ]
     assert "invisible or control character (U+" in resent.item(0, "message")
-    assert published.reconciliation["holds"]
+    assert published.reconciliation.holds
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

@@ -219,15 +219,15 @@ def test_april_payments_csv_matches_cases(april: tuple[RunOutcome, Path]) -> Non
 def test_april_reconciliation_matches_cases(april: tuple[RunOutcome, Path]) -> None:
     outcome, _ = april
     recon = outcome.manifest.reconciliation
-    assert recon["holds"]
-    assert (recon["in_scope_rows"], recon["routed_rows"], recon["exception_rows"]) == (85, 63, 22)
+    assert recon.holds
+    assert (recon.in_scope_rows, recon.routed_rows, recon.exception_rows) == (85, 63, 22)
     figures = {
-        c["currency"]: (
-            Decimal(c["input_amount"]),
-            Decimal(c["earned_amount"]),
-            Decimal(c["exception_amount"]),
+        c.currency: (
+            Decimal(c.input_amount),
+            Decimal(c.earned_amount),
+            Decimal(c.exception_amount),
         )
-        for c in recon["per_currency"]
+        for c in recon.per_currency
     }
     want = expected("expected_2026_04_reconciliation.csv")
     assert figures == {
@@ -240,8 +240,8 @@ def test_april_reconciliation_matches_cases(april: tuple[RunOutcome, Path]) -> N
     }
     per_currency = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for total in outcome.manifest.totals:
-        per_currency[total["currency"]][0] += Decimal(total["payable_amount"])
-        per_currency[total["currency"]][1] += Decimal(total["unpaid_amount"])
+        per_currency[total.currency][0] += Decimal(total.payable_amount)
+        per_currency[total.currency][1] += Decimal(total.unpaid_amount)
     assert {c: tuple(v) for c, v in per_currency.items()} == {
         w["currency"]: (Decimal(w["payable_amount"]), Decimal(w["unpaid_amount"])) for w in want
     }
@@ -312,7 +312,7 @@ def test_backfill_payments_and_earlier_exceptions(backfill) -> None:
             for w in expected("expected_backfill_exceptions.csv")
             if w["earning_month"] == month
         ]
-        assert outcomes[month].manifest.reconciliation["holds"]
+        assert outcomes[month].manifest.reconciliation.holds
     manifest = outcomes["2026-04"].manifest
     assert manifest.paid_before_basis == {
         "2026-02": outcomes["2026-02"].run_id,
