@@ -373,10 +373,8 @@ def history(
     debug: DebugOpt = False,
 ) -> None:
     """List the runs, which one is published per month, and the state of its payment batch."""
-    import json
-
-    from flows.batches import batch_states
-    from flows.publish import OutputFolder, list_runs, read_registry, settle
+    from flows.history import history_json, history_rows, history_table
+    from flows.publish import OutputFolder, settle
 
     try:
         if month:
@@ -386,68 +384,15 @@ def history(
         settled = settle(folder)
         if settled:
             _say(_plain(f"{settled} first"))
-        registry = read_registry(folder)
-        states = batch_states(folder)
-        rows = []
-        for manifest in list_runs(folder):
-            if month and manifest.earning_month != month:
-                continue
-            entry = registry.get(manifest.earning_month)
-            state = states.get(manifest.earning_month)
-            is_published = entry is not None and entry.run_id == manifest.run_id
-            batch = ""
-            # What was paid stays visible after a rerun (docs/payments.md, "Approval in
-            # Prefect, and history"): on the published run and on the run that was released.
-            paid = state.released_run if state is not None else None
-            shows_release = paid is not None and (is_published or paid == manifest.run_id)
-            released = (
-                f"released by {state.released_by} at {state.released_at} (run {paid})"
-                if state is not None and shows_release
-                else ""
-            )
-            next_batch = is_published and state is not None and state.difference_to_next_batch
-            if is_published and state is not None:
-                batch = released or state.state
-                if next_batch and not released:
-                    behind = state.behind or "a later month"
-                    batch += f": published behind the released batch of {behind}"
-                if next_batch:
-                    batch += "; difference to the next batch"
-                if state.stale_because:
-                    batch += f" ({state.stale_because})"
-            elif released:
-                batch = released
-            rows.append(
-                {
-                    "month": manifest.earning_month,
-                    "run_id": manifest.run_id,
-                    "published": is_published,
-                    "started_at": manifest.started_at,
-                    "supersedes": manifest.supersedes,
-                    "reason": manifest.reason,
-                    "batch": batch,
-                    "released_by": state.released_by if state and shows_release else None,
-                    "released_at": state.released_at if state and shows_release else None,
-                    "released_run": paid if shows_release else None,
-                    "difference_to_next_batch": bool(next_batch),
-                }
-            )
+        rows = history_rows(folder, month)
         if as_json:
             try:
-                sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+                sys.stdout.write(history_json(rows))
                 sys.stdout.flush()
             except BrokenPipeError:
                 out.on_broken_pipe()
             return
-        columns = ("month", "run_id", "published", "started_at", "supersedes", "reason", "batch")
-        shown = [
-            tuple(
-                ("yes" if row[key] else "") if key == "published" else str(row[key] or "")
-                for key in columns
-            )
-            for row in rows
-        ]
-        _show(ShownTable(f"runs in {output}", columns, shown, heading=("month", "run_id")))
+        _show(history_table(rows, f"runs in {output}"))
     except typer.Exit:
         raise
     except Exception as error:
