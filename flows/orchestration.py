@@ -347,6 +347,9 @@ def publish_artifacts(outcome: RunOutcome) -> None:
 def outcome_summary(outcome: RunOutcome) -> dict[str, Any]:
     """The flow's return value: JSON-able."""
     summary = asdict(outcome)
+    summary["manifest"] = (
+        outcome.manifest.model_dump(mode="json", by_alias=True) if outcome.manifest else None
+    )
     summary["run_dir"] = str(outcome.run_dir) if outcome.run_dir else None
     return summary
 
