@@ -1,6 +1,7 @@
-"""The manifest of a run (`runs/<run_id>/manifest.json`, docs/reruns.md): what it read, what it
-wrote, its totals and its reconciliation; and the one rendering of it that both the CLI summary
-and the Prefect artifact show."""
+"""The one rendering of a run's manifest (`runs/<run_id>/manifest.json`, docs/reruns.md) that
+both the CLI summary and the Prefect artifact show: its tables and its reconciliation lines. The
+manifest itself is a typed record of `flows/records.py` (docs/records.md), imported from here
+too."""
 
 from __future__ import annotations
 
