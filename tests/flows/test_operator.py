@@ -68,7 +68,9 @@ def test_a_missing_input_file_is_refused_before_prefect(inputs: Path, tmp_path: 
         app, ["run", "--month", MONTH, "--input", str(inputs), "--output", str(tmp_path / "o")]
     )
     assert result.exit_code == 3, result.output
-    assert "plans.csv" in result.stderr
+    assert result.stderr == (
+        f"coop-payouts: {inputs}: the required file plans.csv (or .parquet) is missing\n"
+    )
 
 
 @pytest.mark.parametrize(
