@@ -4,8 +4,10 @@ never a float."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import polars as pl
+from pydantic import Field
 
 MONEY = pl.Decimal(18, 2)
 ZERO = pl.lit(0).cast(MONEY)
@@ -14,6 +16,8 @@ ZERO = pl.lit(0).cast(MONEY)
 WIDE = pl.Decimal(38, 2)
 # The largest amount MONEY holds: 16 digits before the point, 2 after.
 LARGEST = Decimal("9999999999999999.99")
+# An exact amount as a JSON record carries it: plain decimal text, never a float.
+AmountText = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
 
 
 def fraction_digits(text: pl.Expr) -> pl.Expr:

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
+from pydantic import BaseModel
 
-from coop_rules.money import MONEY, WIDE, ZERO, fits_money, to_money, to_wide
+from coop_rules.money import MONEY, WIDE, ZERO, AmountText, fits_money, to_money, to_wide
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import LedgerKind, PaymentStatus, ProfileStatus
 
@@ -266,9 +268,22 @@ def statement_rows(
     accounts = account_balances(
         payable=payable, released=released, proposed=proposed, month=month
     ).with_columns(to_money(pl.col("payable_this_month", "owed", "brought_forward")))
+    return (
+        with_status(accounts, profiles, payment_date, settings)
+        .pipe(with_order_and_forfeit)
+        .pipe(with_carried_and_payment_id, payment_date=payment_date)
+        .with_columns(pl.lit(run_id).alias("run_id"), pl.lit(month).alias("earning_month"))
+        .select(STATEMENT_COLUMNS)
+        .sort(list(ACCOUNT))
+        .collect()
+    )
+
+
+def with_status(
+    accounts: pl.LazyFrame, profiles: pl.DataFrame, payment_date: date, settings: RuleSettings
+) -> pl.LazyFrame:
+    """Each account's balance with its profile, its currency's minimum and its status."""
     profile_rows = profiles.lazy().select(list(PROFILE_SCHEMA))
-    owed = pl.col("owed")
-    status = pl.col("status")
     return (
         accounts.join(profile_rows, on="mpn_id", how="left")
         .join(_minimums(settings), on="currency", how="left")
@@ -277,28 +292,33 @@ def statement_rows(
             pl.lit(payment_date).alias("payment_date"),
         )
         .with_columns(first_status(settings).alias("status"))
-        .with_columns(
-            to_money(pl.when(status == PaymentStatus.PAY.value).then(owed).otherwise(ZERO)).alias(
-                "order_amount"
-            ),
-            to_money(
-                pl.when(status == PaymentStatus.FORFEITED.value).then(owed).otherwise(ZERO)
-            ).alias("forfeit_amount"),
-        )
-        .with_columns(
-            to_money(owed - pl.col("order_amount") - pl.col("forfeit_amount")).alias(
-                "carried_amount"
-            ),
-            pl.when(status == PaymentStatus.PAY.value)
-            .then(payment_id(pl.lit(payment_date)))
-            .otherwise(pl.lit(None, pl.String))
-            .alias("payment_id"),
-            pl.lit(run_id).alias("run_id"),
-            pl.lit(month).alias("earning_month"),
-        )
-        .select(STATEMENT_COLUMNS)
-        .sort(list(ACCOUNT))
-        .collect()
+    )
+
+
+def with_order_and_forfeit(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """`order_amount` is `owed` on a PAY row, `forfeit_amount` is `owed` on a FORFEITED row."""
+    owed = pl.col("owed")
+    status = pl.col("status")
+    return rows.with_columns(
+        to_money(pl.when(status == PaymentStatus.PAY.value).then(owed).otherwise(ZERO)).alias(
+            "order_amount"
+        ),
+        to_money(pl.when(status == PaymentStatus.FORFEITED.value).then(owed).otherwise(ZERO)).alias(
+            "forfeit_amount"
+        ),
+    )
+
+
+def with_carried_and_payment_id(rows: pl.LazyFrame, *, payment_date: date) -> pl.LazyFrame:
+    """carried = owed - order - forfeit; a PAY row's `payment_id`, null on every other row."""
+    return rows.with_columns(
+        to_money(pl.col("owed") - pl.col("order_amount") - pl.col("forfeit_amount")).alias(
+            "carried_amount"
+        ),
+        pl.when(pl.col("status") == PaymentStatus.PAY.value)
+        .then(payment_id(pl.lit(payment_date)))
+        .otherwise(pl.lit(None, pl.String))
+        .alias("payment_id"),
     )
 
 
@@ -392,6 +412,32 @@ def _sums(frame: pl.DataFrame, **amounts: pl.Expr) -> pl.DataFrame:
     )
 
 
+class CurrencyPaymentsReconciliation(BaseModel):
+    """One currency of the payments reconciliation: its sums as text, and which hold."""
+
+    currency: str
+    owed: AmountText
+    order_amount: AmountText
+    forfeit_amount: AmountText
+    carried_amount: AmountText
+    payable_to_date: AmountText
+    ledger_amount: AmountText
+    proposed_earlier_amount: AmountText
+    split_holds: bool
+    balance_holds: bool
+    holds: bool
+
+
+class PaymentsReconciliation(BaseModel):
+    """The payments reconciliation as the manifest records it (docs/payments.md,
+    "Reconciliation of payments"); unknown keys of a newer version are ignored on reading."""
+
+    per_currency: list[CurrencyPaymentsReconciliation]
+    amounts_hold: bool
+    statement_rows_unbalanced: int
+    holds: bool
+
+
 def reconcile_payments(
     statements: pl.DataFrame,
     *,
@@ -399,7 +445,7 @@ def reconcile_payments(
     released: pl.DataFrame,
     proposed: pl.DataFrame,
     month: str,
-) -> dict[str, object]:
+) -> PaymentsReconciliation:
     """The figures of the payments reconciliation, as text, and whether each holds.
 
     Per currency: Σ owed = Σ order + Σ forfeit + Σ carried; and Σ owed = Σ payable of the
@@ -407,9 +453,33 @@ def reconcile_payments(
     batches. Per row: owed = brought_forward + payable_this_month = order + forfeit + carried,
     and no order or forfeit is negative.
     """
+    per_currency = currency_sums(
+        statements, payable=payable, released=released, proposed=proposed, month=month
+    ).pipe(with_currency_checks)
+    unbalanced = unbalanced_statement_rows(statements)
+    amounts_hold = bool(
+        per_currency.select(pl.col("split_holds") & pl.col("balance_holds")).to_series().all()
+    )
+    return PaymentsReconciliation(
+        per_currency=[currency_record(row) for row in per_currency.iter_rows(named=True)],
+        amounts_hold=amounts_hold,
+        statement_rows_unbalanced=unbalanced,
+        holds=amounts_hold and unbalanced == 0,
+    )
+
+
+def currency_sums(
+    statements: pl.DataFrame,
+    *,
+    payable: pl.DataFrame,
+    released: pl.DataFrame,
+    proposed: pl.DataFrame,
+    month: str,
+) -> pl.DataFrame:
+    """Per currency, the sums the reconciliation compares (a currency missing from one counts 0)."""
     upto = payable.filter(pl.col("earning_month") <= month)
     figures = ("owed", "order", "forfeit", "carried", "payable", "ledger", "proposed")
-    per_currency = (
+    return (
         _sums(
             statements,
             owed=pl.col("owed"),
@@ -431,46 +501,49 @@ def reconcile_payments(
             coalesce=True,
         )
         .with_columns(pl.col(figures).fill_null(ZERO))
-        .with_columns(
-            (pl.col("owed") == pl.col("order") + pl.col("forfeit") + pl.col("carried")).alias(
-                "split_holds"
-            ),
-            (pl.col("owed") == pl.col("payable") - pl.col("ledger") - pl.col("proposed")).alias(
-                "balance_holds"
-            ),
-        )
         .sort("currency")
     )
+
+
+def with_currency_checks(sums: pl.DataFrame) -> pl.DataFrame:
+    """Whether owed splits into order, forfeit and carried, and equals the balance."""
+    return sums.with_columns(
+        (pl.col("owed") == pl.col("order") + pl.col("forfeit") + pl.col("carried")).alias(
+            "split_holds"
+        ),
+        (pl.col("owed") == pl.col("payable") - pl.col("ledger") - pl.col("proposed")).alias(
+            "balance_holds"
+        ),
+    )
+
+
+def unbalanced_statement_rows(statements: pl.DataFrame) -> int:
+    """How many statement rows break owed = brought forward + payable = order + forfeit +
+    carried, or order or forfeit an amount below 0."""
     owed = pl.col("owed")
-    unbalanced = statements.filter(
+    return statements.filter(
         (owed != pl.col("brought_forward") + pl.col("payable_this_month"))
         | (owed != pl.col("order_amount") + pl.col("forfeit_amount") + pl.col("carried_amount"))
         | (pl.col("order_amount") < ZERO)
         | (pl.col("forfeit_amount") < ZERO)
     ).height
-    holds = per_currency.select(pl.col("split_holds") & pl.col("balance_holds")).to_series()
-    amounts_hold = bool(holds.all())
-    return {
-        "per_currency": [
-            {
-                "currency": row["currency"],
-                "owed": str(row["owed"]),
-                "order_amount": str(row["order"]),
-                "forfeit_amount": str(row["forfeit"]),
-                "carried_amount": str(row["carried"]),
-                "payable_to_date": str(row["payable"]),
-                "ledger_amount": str(row["ledger"]),
-                "proposed_earlier_amount": str(row["proposed"]),
-                "split_holds": row["split_holds"],
-                "balance_holds": row["balance_holds"],
-                "holds": row["split_holds"] and row["balance_holds"],
-            }
-            for row in per_currency.iter_rows(named=True)
-        ],
-        "amounts_hold": amounts_hold,
-        "statement_rows_unbalanced": unbalanced,
-        "holds": amounts_hold and unbalanced == 0,
-    }
+
+
+def currency_record(row: dict[str, Any]) -> CurrencyPaymentsReconciliation:
+    """One currency's row of sums and checks as the manifest records it."""
+    return CurrencyPaymentsReconciliation(
+        currency=row["currency"],
+        owed=str(row["owed"]),
+        order_amount=str(row["order"]),
+        forfeit_amount=str(row["forfeit"]),
+        carried_amount=str(row["carried"]),
+        payable_to_date=str(row["payable"]),
+        ledger_amount=str(row["ledger"]),
+        proposed_earlier_amount=str(row["proposed"]),
+        split_holds=row["split_holds"],
+        balance_holds=row["balance_holds"],
+        holds=row["split_holds"] and row["balance_holds"],
+    )
 
 
 # --- Release ------------------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def payout_rows(
     plans_with_activity: pl.LazyFrame | None,
     paid_before: pl.DataFrame,
     month: str,
-    pay_day: date,
+    payment_date: date,
     run_id: str,
     settings: RuleSettings,
 ) -> pl.LazyFrame:
@@ -221,7 +221,7 @@ def payout_rows(
             cap_reason().alias("reason"),
             pl.lit(run_id).alias("run_id"),
             pl.lit(month).alias("earning_month"),
-            pl.lit(pay_day).alias("payment_date"),
+            pl.lit(payment_date).alias("payment_date"),
             pl.col("limit_amount").cast(MONEY),
         )
         .select(PAYOUT_COLUMNS)

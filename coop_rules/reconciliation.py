@@ -5,9 +5,34 @@ nothing."""
 from __future__ import annotations
 
 import polars as pl
+from pydantic import BaseModel
 
-from coop_rules.money import ZERO, to_money
+from coop_rules.money import ZERO, AmountText, to_money
 from coop_rules.vocabulary import Dataset
+
+
+class CurrencyReconciliation(BaseModel):
+    """One currency: in-scope amounts that parse and fit = earned + exception amounts."""
+
+    currency: str
+    input_amount: AmountText
+    earned_amount: AmountText
+    exception_amount: AmountText
+    holds: bool
+
+
+class Reconciliation(BaseModel):
+    """The month's reconciliation as the manifest records it (docs/payouts.md,
+    "Reconciliation"); unknown keys of a newer version are ignored on reading."""
+
+    in_scope_rows: int
+    routed_rows: int
+    exception_rows: int
+    rows_hold: bool
+    per_currency: list[CurrencyReconciliation]
+    amounts_hold: bool
+    payout_rows_unbalanced: int
+    holds: bool
 
 
 def reconcile(
@@ -15,7 +40,7 @@ def reconcile(
     input_sums: pl.DataFrame,
     payout_rows: pl.DataFrame,
     exceptions: pl.DataFrame | pl.LazyFrame,
-) -> dict[str, object]:
+) -> Reconciliation:
     """The figures of the month's reconciliation, and whether each holds.
 
     Rows: in-scope = routed to payouts + with exceptions (each row once, however many problems).
@@ -52,22 +77,22 @@ def reconcile(
         pl.col("earned_amount") != pl.col("payable_amount") + pl.col("unpaid_amount")
     ).height
     amounts_hold = bool(per_currency.get_column("holds").all())
-    return {
-        "in_scope_rows": in_scope_rows,
-        "routed_rows": routed_rows,
-        "exception_rows": exception_rows.height,
-        "rows_hold": rows_hold,
-        "per_currency": [
-            {
-                "currency": row["currency"],
-                "input_amount": str(row["input"]),
-                "earned_amount": str(row["earned"]),
-                "exception_amount": str(row["exceptions"]),
-                "holds": row["holds"],
-            }
+    return Reconciliation(
+        in_scope_rows=in_scope_rows,
+        routed_rows=routed_rows,
+        exception_rows=exception_rows.height,
+        rows_hold=rows_hold,
+        per_currency=[
+            CurrencyReconciliation(
+                currency=row["currency"],
+                input_amount=str(row["input"]),
+                earned_amount=str(row["earned"]),
+                exception_amount=str(row["exceptions"]),
+                holds=row["holds"],
+            )
             for row in per_currency.iter_rows(named=True)
         ],
-        "amounts_hold": amounts_hold,
-        "payout_rows_unbalanced": rows_unbalanced,
-        "holds": rows_hold and amounts_hold and rows_unbalanced == 0,
-    }
+        amounts_hold=amounts_hold,
+        payout_rows_unbalanced=rows_unbalanced,
+        holds=rows_hold and amounts_hold and rows_unbalanced == 0,
+    )

@@ -1,11 +1,12 @@
 """Rule settings, parsed from the text of a rules TOML file (docs/payouts.md, docs/payments.md).
 
 A rules file of the same form as the shipped `rules.toml` replaces it for a run. A setting the
-file leaves out gets its shipped value: the defaults below are the shipped file's values (a test
-holds them equal). Tables are replaced whole, never merged key by key, so that a file can drop
-a currency or a status: a file that gives `[statuses]` gives its sets, a file that gives
-`[currencies]` gives the whole currency table, and a file that gives `[minimum_payment]` gives
-every minimum (a currency it does not list has minimum 0). A file that gives `[currencies]` but
+file leaves out gets its shipped value, read from the packaged `rules.toml` itself: the shipped
+values are written down once, in that file. Tables are replaced whole, never merged key by key,
+so that a file can drop a currency or a status: a file that gives `[statuses]` gives its sets
+(`unsubmitted` left out is the shipped one), a file that gives `[currencies]` gives the whole
+currency table, and a file that gives `[minimum_payment]` gives every minimum (a currency it
+does not list has minimum 0). A file that gives `[currencies]` but
 no `[minimum_payment]` keeps the shipped minimums of the currencies it lists.
 
 Every setting is typed strictly: `payment_day = true` or `"15"` is an error naming the setting,
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import tomllib
 from decimal import Decimal
+from functools import cache
+from importlib.resources import files
 from typing import Any, Literal
 
 from pydantic import (
@@ -38,18 +41,17 @@ MAX_INTEGER_DIGITS = 16
 # A century: day counts beyond it are a typo, and far beyond it overflow date arithmetic.
 MAX_DAYS = 36_500
 
-SHIPPED_CURRENCIES: dict[str, int] = {
-    **dict.fromkeys(
-        ("USD", "EUR", "GBP", "CAD", "AUD", "NZD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK"), 2
-    ),
-    **dict.fromkeys(("BRL", "MXN", "INR", "SGD", "HKD", "CNY", "ZAR"), 2),
-    "JPY": 0,
-    "KRW": 0,
-}
-SHIPPED_MINIMUM_PAYMENT: dict[str, Decimal] = {
-    **dict.fromkeys(("USD", "EUR", "GBP", "CAD", "AUD"), Decimal(200)),
-    "JPY": Decimal(30000),
-}
+
+@cache
+def shipped_rules_text() -> str:
+    """The text of the rules file shipped in the package (`coop_rules/rules.toml`)."""
+    # Package data, read once: the one place the shipped values are written down.
+    return files("coop_rules").joinpath(DEFAULT_RULES_NAME).read_text(encoding="utf-8")
+
+
+def shipped_settings() -> dict[str, Any]:
+    """The shipped file's settings as TOML data (numbers with a point as exact Decimals)."""
+    return tomllib.loads(shipped_rules_text(), parse_float=Decimal)
 
 
 class Statuses(BaseModel):
@@ -60,7 +62,15 @@ class Statuses(BaseModel):
     approved: tuple[StrictStr, ...]
     held: tuple[StrictStr, ...]
     rejected: tuple[StrictStr, ...]
-    unsubmitted: tuple[StrictStr, ...] = ("Editing",)
+    unsubmitted: tuple[StrictStr, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shipped_unsubmitted(cls, data: Any) -> Any:
+        # A file's [statuses] without `unsubmitted` keeps the shipped ones.
+        if isinstance(data, dict) and "unsubmitted" not in data:
+            return data | {"unsubmitted": shipped_settings()["statuses"]["unsubmitted"]}
+        return data
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -74,38 +84,33 @@ class Statuses(BaseModel):
         return self
 
 
-SHIPPED_STATUSES = Statuses(
-    approved=("Approved",),
-    held=("Submitted", "Under review", "Action required", "Editing"),
-    rejected=("Rejected",),
-)
-
-
 class RuleSettings(BaseModel):
-    """Everything a run's rules depend on besides the input data; defaults are the shipped
-    values."""
+    """Everything a run's rules depend on besides the input data; a setting not given is the
+    shipped file's (`RuleSettings()` is the shipped settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    payment_day: StrictInt = Field(15, ge=1, le=28)
-    resubmission_grace_days: StrictInt = Field(90, ge=0, le=MAX_DAYS)
-    cap_basis: Literal["cumulative", "monthly"] = "cumulative"
-    statuses: Statuses = SHIPPED_STATUSES
-    currencies: dict[StrictStr, StrictInt] = Field(default_factory=lambda: dict(SHIPPED_CURRENCIES))
-    minimum_payment: dict[StrictStr, Decimal] = Field(
-        default_factory=lambda: dict(SHIPPED_MINIMUM_PAYMENT)
-    )
-    hold_days: StrictInt = Field(180, ge=0, le=MAX_DAYS)
+    payment_day: StrictInt = Field(ge=1, le=28)
+    resubmission_grace_days: StrictInt = Field(ge=0, le=MAX_DAYS)
+    cap_basis: Literal["cumulative", "monthly"]
+    statuses: Statuses
+    currencies: dict[StrictStr, StrictInt]
+    minimum_payment: dict[StrictStr, Decimal]
+    hold_days: StrictInt = Field(ge=0, le=MAX_DAYS)
 
     @model_validator(mode="before")
     @classmethod
-    def _shipped_minimums_of_the_listed_currencies(cls, data: Any) -> Any:
-        # A file with its own currency table keeps the shipped minimums of its currencies only.
-        if isinstance(data, dict) and "currencies" in data and "minimum_payment" not in data:
+    def _shipped_values_of_the_settings_left_out(cls, data: Any) -> Any:
+        """Each setting the file leaves out is the shipped file's; a file with its own currency
+        table but no minimums keeps the shipped minimums of its currencies only."""
+        if not isinstance(data, dict):
+            return data
+        shipped = shipped_settings()
+        if "currencies" in data and "minimum_payment" not in data:
             listed = data["currencies"] if isinstance(data["currencies"], dict) else {}
-            shipped = SHIPPED_MINIMUM_PAYMENT.items()
-            return data | {"minimum_payment": {c: v for c, v in shipped if c in listed}}
-        return data
+            minimums = shipped["minimum_payment"].items()
+            shipped["minimum_payment"] = {c: v for c, v in minimums if c in listed}
+        return shipped | data
 
     @field_validator("currencies")
     @classmethod

@@ -17,7 +17,7 @@ import polars as pl
 from coop_rules import payments
 from flows.chain import ChainPaths, verified_releases
 from flows.folder import PART, OutputFolder, read_registry
-from flows.manifest import Manifest
+from flows.records import Manifest, NoBatch, RegistryEntry, ReleaseRecord
 
 
 def statement_file(folder: OutputFolder, pay_date: str) -> Path:
@@ -32,7 +32,7 @@ def release_dir(folder: OutputFolder, pay_date: str) -> Path:
     return ChainPaths(folder.root).release_dir(pay_date)
 
 
-def releases(folder: OutputFolder) -> dict[str, dict]:
+def releases(folder: OutputFolder) -> dict[str, ReleaseRecord]:
     """payment date -> its release.json, of every released batch, once the release chain has
     checked every file under ledger/ and releases/ (docs/payments.md, "The release chain")."""
     return verified_releases(folder)
@@ -80,22 +80,22 @@ class BatchState:
     run_id: str
     payment_date: str
     state: str  # "proposed" | "stale" | "released" | "none"
-    released: dict | None
+    released: ReleaseRecord | None
     stale_because: str | None
     behind: str | None = None
 
     @property
     def released_by(self) -> str | None:
-        return (self.released or {}).get("approved_by")
+        return self.released.approved_by if self.released else None
 
     @property
     def released_at(self) -> str | None:
-        return (self.released or {}).get("released_at")
+        return self.released.released_at if self.released else None
 
     @property
     def released_run(self) -> str | None:
         """The run whose batch was released (an earlier run of the month, if rerun since)."""
-        return (self.released or {}).get("run_id")
+        return self.released.run_id if self.released else None
 
     @property
     def difference_to_next_batch(self) -> bool:
@@ -109,28 +109,30 @@ def batch_states(folder: OutputFolder) -> dict[str, BatchState]:
     released = releases(folder)
     states = {}
     for month in sorted(registry):
-        run_id = registry[month]["run_id"]
+        run_id = registry[month].run_id
         manifest = Manifest.read(folder.run_dir(run_id) / "manifest.json")
         pay_date = manifest.payment_date
-        batch = manifest.payments or {}
+        batch = manifest.payments
         release = released.get(pay_date)
         behind = None
-        if release and release.get("run_id") == run_id:
+        if release and release.run_id == run_id:
             state, because = "released", None
-        elif batch.get("batch") != "proposed":
+        elif batch is None or isinstance(batch, NoBatch):
             state, because = "none", None
-            behind = batch.get("released_batch")
+            behind = batch.released_batch if batch else None
         else:
-            because = stale_because(registry, month, batch.get("basis", {}))
+            because = stale_because(registry, month, batch.basis)
             state = "stale" if because else "proposed"
         states[month] = BatchState(month, run_id, pay_date, state, release, because, behind)
     return states
 
 
-def stale_because(registry: dict[str, dict], month: str, basis: dict[str, str]) -> str | None:
+def stale_because(
+    registry: dict[str, RegistryEntry], month: str, basis: dict[str, str]
+) -> str | None:
     """Why a batch computed on `basis` (month -> run of the published months before it) no
     longer holds, or None."""
-    now = {m: entry["run_id"] for m, entry in registry.items() if m < month}
+    now = {m: entry.run_id for m, entry in registry.items() if m < month}
     changed = sorted(m for m in set(now) | set(basis) if now.get(m) != basis.get(m))
     if not changed:
         return None

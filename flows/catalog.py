@@ -24,8 +24,8 @@ import pyarrow as pa
 
 from coop_rules.vocabulary import Dataset
 from flows import io
-from flows.manifest import OutputRecord
 from flows.month import MonthRun
+from flows.records import OutputRecord
 
 
 class Handover(StrEnum):

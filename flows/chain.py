@@ -12,14 +12,16 @@ added or linked stops the command (exit 1) with one sentence naming the file.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from flows.errors import ChainBroken
 from flows.folder import PART, OutputFolder
+from flows.records import ChainHead, ReleaseRecord
 
 RELEASE_FILES = ("payments.csv", "release.json")
 STOPPED = "the command stopped and changed nothing; put back the file as the release left it"
@@ -53,32 +55,31 @@ class ChainPaths:
         return self.releases / pay_date
 
 
-def digest(data: bytes) -> str:
+def sha256_of(data: bytes) -> str:
+    """The sha256 of a file's bytes, as the chain records it."""
     return hashlib.sha256(data).hexdigest()
 
 
-def head_record(pay_date: str, release_json: bytes, count: int) -> dict:
+def head_record(pay_date: str, release_json: bytes, count: int) -> ChainHead:
     """What the head file holds after the release of `pay_date` (the chain's `count`th)."""
-    return {"payment_date": pay_date, "release_sha256": digest(release_json), "releases": count}
+    return ChainHead(payment_date=pay_date, release_sha256=sha256_of(release_json), releases=count)
 
 
-def link_fields(folder: OutputFolder) -> dict:
-    """The fields of a new `release.json` that tie it to the release before it."""
+def previous_link(folder: OutputFolder) -> tuple[str | None, str | None]:
+    """What ties a new `release.json` to the release before it: that release's payment date
+    and the sha256 of its `release.json` (both None for the first release)."""
     head = _read_head(ChainPaths(folder.root))
     if head is None:
-        return {"previous_release": None, "previous_release_sha256": None}
-    return {
-        "previous_release": head["payment_date"],
-        "previous_release_sha256": head["release_sha256"],
-    }
+        return None, None
+    return head.payment_date, head.release_sha256
 
 
 def chain_length(folder: OutputFolder) -> int:
     head = _read_head(ChainPaths(folder.root))
-    return 0 if head is None else int(head["releases"])
+    return 0 if head is None else head.releases
 
 
-def verified_releases(folder: OutputFolder) -> dict[str, dict]:
+def verified_releases(folder: OutputFolder) -> dict[str, ReleaseRecord]:
     """payment date -> release.json of every release, oldest first, once every file under
     `ledger/` and `releases/` has been checked against the chain; `ChainBroken` otherwise."""
     paths = ChainPaths(folder.root)
@@ -86,37 +87,36 @@ def verified_releases(folder: OutputFolder) -> dict[str, dict]:
         if top.is_symlink():
             raise _broken(top, "is a link, not the folder the releases wrote")
     head = _read_head(paths)
-    records: dict[str, dict] = {}
+    records: dict[str, ReleaseRecord] = {}
     if head is not None:
-        pay_date, expected = head["payment_date"], head["release_sha256"]
+        pay_date: str | None = head.payment_date
+        expected: str | None = head.release_sha256
         while pay_date is not None:
             if pay_date in records:
                 raise _broken(paths.head, "names a release twice")
             record = _checked_release(paths, pay_date, expected)
             records[pay_date] = record
-            pay_date, expected = record["previous_release"], record["previous_release_sha256"]
-        if len(records) != head["releases"]:
+            pay_date, expected = record.previous_release, record.previous_release_sha256
+        if len(records) != head.releases:
             raise _broken(
                 paths.head,
-                f"counts {head['releases']} releases but {len(records)} are chained",
+                f"counts {head.releases} releases but {len(records)} are chained",
             )
     _no_extras(paths, records)
     return dict(sorted(records.items()))
 
 
-def _read_head(paths: ChainPaths) -> dict | None:
+def _read_head(paths: ChainPaths) -> ChainHead | None:
     if not paths.head.exists() and not paths.head.is_symlink():
         return None
     data = _regular_bytes(paths.head, "the release chain's head")
     try:
-        head = json.loads(data)
-        head["payment_date"], head["release_sha256"], head["releases"]  # noqa: B018
-    except (ValueError, TypeError, KeyError):
+        return ChainHead.model_validate_json(data)
+    except ValidationError:
         raise _broken(paths.head, "is not the head record a release writes") from None
-    return head
 
 
-def _checked_release(paths: ChainPaths, pay_date: str, expected: str) -> dict:
+def _checked_release(paths: ChainPaths, pay_date: str, expected: str | None) -> ReleaseRecord:
     """The release record of `pay_date`, its bytes and its two files as the chain says."""
     folder = paths.release_dir(pay_date)
     if folder.is_symlink():
@@ -124,21 +124,20 @@ def _checked_release(paths: ChainPaths, pay_date: str, expected: str) -> dict:
     where = f"the release of {pay_date}"
     record_path = folder / "release.json"
     data = _regular_bytes(record_path, where)
-    if digest(data) != expected:
+    if sha256_of(data) != expected:
         raise _broken(record_path, f"was changed after {where} was recorded")
     try:
-        record = json.loads(data)
-        files = {
-            folder / "payments.csv": record["bank_file_sha256"],
-            paths.ledger_file(pay_date): record["ledger_sha256"],
-        }
-        record["previous_release"], record["previous_release_sha256"]  # noqa: B018
-    except (ValueError, TypeError, KeyError):
+        record = ReleaseRecord.model_validate_json(data)
+    except ValidationError:
         raise _broken(record_path, f"is not a record of {where} with its chain") from None
+    files = {
+        folder / "payments.csv": record.bank_file_sha256,
+        paths.ledger_file(pay_date): record.ledger_sha256,
+    }
     if paths.ledger_partition(pay_date).is_symlink():
         raise _broken(paths.ledger_partition(pay_date), "is a link, not the folder a release wrote")
     for path, sha in files.items():
-        if digest(_regular_bytes(path, where)) != sha:
+        if sha256_of(_regular_bytes(path, where)) != sha:
             raise _broken(path, f"was changed after {where} recorded it")
     return record
 
@@ -158,7 +157,7 @@ def _regular_bytes(path: Path, whose: str) -> bytes:
     return path.read_bytes()
 
 
-def _no_extras(paths: ChainPaths, records: dict[str, dict]) -> None:
+def _no_extras(paths: ChainPaths, records: dict[str, ReleaseRecord]) -> None:
     """Nothing under ledger/ or releases/ but what the chain names."""
     named: dict[Path, dict[str, tuple[str, ...]]] = {
         paths.releases: {date: RELEASE_FILES for date in records},

@@ -43,8 +43,8 @@ from coop_rules.calendar import months_between, previous_month  # noqa: E402
 from flows import clock, display, interrupts  # noqa: E402
 from flows.defaults import DEFAULTS  # noqa: E402
 from flows.errors import RunError, UsageError  # noqa: E402
-from flows.manifest import Manifest, shown_amount, summary_sentences, summary_tables  # noqa: E402
 from flows.manifest import Table as ShownTable  # noqa: E402
+from flows.manifest import shown_amount, summary_sentences, summary_tables  # noqa: E402
 from flows.month import RunOptions, progress, validate_month  # noqa: E402
 from flows.options import (  # noqa: E402
     check_input,
@@ -52,6 +52,7 @@ from flows.options import (  # noqa: E402
     check_output,
     check_run_options,
 )
+from flows.records import Manifest  # noqa: E402
 from flows.run import run_month  # noqa: E402
 
 app = typer.Typer(
@@ -111,7 +112,7 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of a
 
 def _version(asked: bool) -> None:
     if asked:
-        from flows.manifest import code_version
+        from flows.records import code_version
 
         _say(f"coop-payouts {code_version()}")
         raise typer.Exit()
@@ -374,10 +375,8 @@ def history(
     debug: DebugOpt = False,
 ) -> None:
     """List the runs, which one is published per month, and the state of its payment batch."""
-    import json
-
-    from flows.batches import batch_states
-    from flows.folder import OutputFolder, list_runs, read_registry, settle
+    from flows.folder import OutputFolder, settle
+    from flows.history import history_json, history_rows, history_table
 
     try:
         if month:
@@ -387,68 +386,15 @@ def history(
         settled = settle(folder)
         if settled:
             _say(_plain(f"{settled} first"))
-        registry = read_registry(folder)
-        states = batch_states(folder)
-        rows = []
-        for manifest in list_runs(folder):
-            if month and manifest["earning_month"] != month:
-                continue
-            published = registry.get(manifest["earning_month"], {}).get("run_id")
-            state = states.get(manifest["earning_month"])
-            is_published = published == manifest["run_id"]
-            batch = ""
-            # What was paid stays visible after a rerun (docs/payments.md, "Approval in
-            # Prefect, and history"): on the published run and on the run that was released.
-            paid = state.released_run if state is not None else None
-            shows_release = paid is not None and (is_published or paid == manifest["run_id"])
-            released = (
-                f"released by {state.released_by} at {state.released_at} (run {paid})"
-                if state is not None and shows_release
-                else ""
-            )
-            next_batch = is_published and state is not None and state.difference_to_next_batch
-            if is_published and state is not None:
-                batch = released or state.state
-                if next_batch and not released:
-                    behind = state.behind or "a later month"
-                    batch += f": published behind the released batch of {behind}"
-                if next_batch:
-                    batch += "; difference to the next batch"
-                if state.stale_because:
-                    batch += f" ({state.stale_because})"
-            elif released:
-                batch = released
-            rows.append(
-                {
-                    "month": manifest["earning_month"],
-                    "run_id": manifest["run_id"],
-                    "published": is_published,
-                    "started_at": manifest["started_at"],
-                    "supersedes": manifest.get("supersedes"),
-                    "reason": manifest.get("reason"),
-                    "batch": batch,
-                    "released_by": state.released_by if state and shows_release else None,
-                    "released_at": state.released_at if state and shows_release else None,
-                    "released_run": paid if shows_release else None,
-                    "difference_to_next_batch": bool(next_batch),
-                }
-            )
+        rows = history_rows(folder, month)
         if as_json:
             try:
-                sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+                sys.stdout.write(history_json(rows))
                 sys.stdout.flush()
             except BrokenPipeError:
                 out.on_broken_pipe()
             return
-        columns = ("month", "run_id", "published", "started_at", "supersedes", "reason", "batch")
-        shown = [
-            tuple(
-                ("yes" if row[key] else "") if key == "published" else str(row[key] or "")
-                for key in columns
-            )
-            for row in rows
-        ]
-        _show(ShownTable(f"runs in {output}", columns, shown, heading=("month", "run_id")))
+        _show(history_table(rows, f"runs in {output}"))
     except typer.Exit:
         raise
     except Exception as error:

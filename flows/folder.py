@@ -7,7 +7,7 @@ Layout under the output folder:
     runs/<run_id>/                              every run that published, never touched again
     rejected/<run_id>/exceptions.csv            exceptions of a run refused under --strict
     .coop/lock                                  one run at a time (flock: freed when a process dies)
-    .coop/published.json                        month -> the run that published it, and its digest
+    .coop/published.json                        month -> the run that published it, and its digests
     .coop/journal.json                          a publish in progress (rolled back if interrupted)
     .coop/release-journal.json                  a release in progress (completed if interrupted)
     .coop/staging/                              runs being written, backups of a publish in
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -38,6 +37,15 @@ from flows.errors import DiskFull, OutputUnusable, Refused, RunError
 from flows.interrupts import Commit
 from flows.io import write_bytes_atomic
 from flows.options import check_output
+from flows.records import (
+    Manifest,
+    PublishJournal,
+    Record,
+    Registry,
+    RegistryEntry,
+    ReleaseJournal,
+    record_bytes,
+)
 
 DATASETS = ("payouts", "exceptions")
 PART = "part-0.parquet"
@@ -89,16 +97,17 @@ class OutputFolder:
             folder.mkdir(parents=True, exist_ok=True)
 
 
-def _write_json(path: Path, data: object) -> None:
-    """`data` as JSON at `path`, through the one atomic write (a `.tmp` file, fsync, rename)."""
-    write_bytes_atomic(json.dumps(data, indent=2, sort_keys=True).encode("utf-8"), path)
+def _write_json(path: Path, record: Record | Registry) -> None:
+    """A record as JSON at `path`, keys sorted, through the one atomic write (a `.tmp` file,
+    fsync, rename)."""
+    write_bytes_atomic(record_bytes(record, sort_keys=True), path)
 
 
-def read_registry(folder: OutputFolder) -> dict[str, dict]:
-    """month -> {run_id, digest, ...} of the published runs."""
+def read_registry(folder: OutputFolder) -> dict[str, RegistryEntry]:
+    """month -> the published run of the month (`.coop/published.json`)."""
     if not folder.registry.is_file():
         return {}
-    return json.loads(folder.registry.read_text(encoding="utf-8"))
+    return Registry.model_validate_json(folder.registry.read_bytes()).root
 
 
 # errno of the failures that say the output folder cannot take the run, not that the run is wrong.
@@ -263,9 +272,10 @@ def recover(folder: OutputFolder) -> str | None:
     """
     if not folder.journal.is_file():
         return None
-    journal = json.loads(folder.journal.read_text(encoding="utf-8"))
-    month, run_id = journal["month"], journal["run_id"]
-    if read_registry(folder).get(month, {}).get("run_id") == run_id:
+    journal = PublishJournal.model_validate_json(folder.journal.read_bytes())
+    month, run_id = journal.month, journal.run_id
+    published = read_registry(folder).get(month)
+    if published is not None and published.run_id == run_id:
         _finish(folder, journal)
         return f"the interrupted publish of {month} by run {run_id} had completed"
     _roll_back(folder, journal)
@@ -281,7 +291,7 @@ def complete_release(folder: OutputFolder) -> str | None:
     """
     if not folder.release_journal.is_file():
         return None
-    moves = json.loads(folder.release_journal.read_text(encoding="utf-8"))
+    moves = ReleaseJournal.model_validate_json(folder.release_journal.read_bytes()).root
     for staged, target in moves:
         source, destination = _resolved(folder, staged), _resolved(folder, target)
         if source.exists():
@@ -291,15 +301,15 @@ def complete_release(folder: OutputFolder) -> str | None:
     return "an interrupted release was completed"
 
 
-def _roll_back(folder: OutputFolder, journal: dict) -> None:
+def _roll_back(folder: OutputFolder, journal: PublishJournal) -> None:
     """Put back the files a publish replaced and remove what it added; safe to repeat."""
-    month, run_id = journal["month"], journal["run_id"]
-    targets = journal.get("targets") or {
+    month, run_id = journal.month, journal.run_id
+    targets = journal.targets or {
         dataset: _stored(folder, folder.published_file(dataset, month)) for dataset in DATASETS
     }
     for dataset, stored_target in targets.items():
         target = _resolved(folder, stored_target)
-        stored = journal["backups"].get(dataset)
+        stored = journal.backups.get(dataset)
         if stored is None:
             # The month had no such file before this publish: whatever is there is the new run's.
             target.unlink(missing_ok=True)
@@ -318,9 +328,9 @@ def _roll_back(folder: OutputFolder, journal: dict) -> None:
     folder.journal.unlink()
 
 
-def _finish(folder: OutputFolder, journal: dict) -> None:
+def _finish(folder: OutputFolder, journal: PublishJournal) -> None:
     """A publish the registry names: its backups are no longer needed."""
-    for stored in journal["backups"].values():
+    for stored in journal.backups.values():
         if stored is not None:
             _resolved(folder, stored).unlink(missing_ok=True)
     folder.journal.unlink()
@@ -332,7 +342,7 @@ def publish(
     run_id: str,
     staged_run: Path,
     staged_parts: dict[str, Path],
-    registry_entry: dict,
+    registry_entry: RegistryEntry,
     targets: dict[str, Path] | None = None,
 ) -> Path:
     """Make `staged_run` the run `run_id` and its parts the published month.
@@ -359,12 +369,12 @@ def publish(
                 backups[dataset] = _stored(folder, backup)
             else:
                 backups[dataset] = None
-        journal = {
-            "month": month,
-            "run_id": run_id,
-            "backups": backups,
-            "targets": {dataset: _stored(folder, path) for dataset, path in targets.items()},
-        }
+        journal = PublishJournal(
+            month=month,
+            run_id=run_id,
+            backups=backups,
+            targets={dataset: _stored(folder, path) for dataset, path in targets.items()},
+        )
         _write_json(folder.journal, journal)
     except BaseException as error:
         _drop_staged(folder, staged_run, staged_parts, backups)
@@ -381,7 +391,7 @@ def publish(
             registry = read_registry(folder)
             registry[month] = registry_entry
             with interrupts.commit_point(Commit("published", month, run_id, folder.root)):
-                _write_json(folder.registry, registry)
+                _write_json(folder.registry, Registry(registry))
         except BaseException as error:
             with suppress(OSError):
                 _roll_back(folder, journal)
@@ -411,13 +421,10 @@ def _drop_staged(
                     _resolved(folder, stored).unlink(missing_ok=True)
 
 
-def list_runs(folder: OutputFolder) -> list[dict]:
-    """Every run's manifest summary, oldest first."""
-    runs: list[dict] = []
+def list_runs(folder: OutputFolder) -> list[Manifest]:
+    """Every run's manifest, oldest first."""
     if not folder.runs.is_dir():
-        return runs
-    for manifest_path in sorted(folder.runs.glob("*/manifest.json")):
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        runs.append(manifest)
-    runs.sort(key=lambda m: (m["earning_month"], m["started_at"]))
+        return []
+    runs = [Manifest.read(path) for path in sorted(folder.runs.glob("*/manifest.json"))]
+    runs.sort(key=lambda m: (m.earning_month, m.started_at))
     return runs

@@ -1,86 +1,20 @@
-"""The manifest of a run (`runs/<run_id>/manifest.json`, docs/reruns.md): what it read, what it
-wrote, its totals and its reconciliation; and the one rendering of it that both the CLI summary
-and the Prefect artifact show."""
+"""The one rendering of a run's manifest (`runs/<run_id>/manifest.json`, docs/reruns.md) that
+both the CLI summary and the Prefect artifact show: its tables and its reconciliation lines. The
+manifest itself is a typed record of `flows/records.py` (docs/records.md)."""
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict, dataclass, field, fields
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-
-def code_version() -> str:
-    """The installed version of coop-payouts."""
-    try:
-        return version("coop-payouts")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-@dataclass(frozen=True)
-class InputRecord:
-    """One input file as the run read it."""
-
-    path: str
-    sha256: str
-    rows: int
-    extra_columns: list[str]
-
-
-@dataclass(frozen=True)
-class OutputRecord:
-    """One file of the run folder."""
-
-    sha256: str
-    rows: int
-
-
-@dataclass
-class Manifest:
-    """Everything `manifest.json` holds. Amounts are text: JSON has no exact decimal."""
-
-    run_id: str
-    earning_month: str
-    payment_date: str
-    started_at: str
-    finished_at: str
-    reason: str | None
-    supersedes: str | None
-    later_months_to_rerun: list[str]
-    inputs: dict[str, InputRecord]
-    in_scope_earnings_rows: int
-    rules: dict[str, Any]
-    paid_before_basis: dict[str, str]
-    digest: str
-    input_digest: str
-    outputs: dict[str, OutputRecord]
-    totals: list[dict[str, Any]]
-    exceptions_by_code: list[dict[str, Any]]
-    reconciliation: dict[str, Any]
-    changes: dict[str, Any] | None = None
-    payments: dict[str, Any] = field(default_factory=dict)
-    code_version: str = field(default_factory=code_version)
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2).encode("utf-8")
-
-    @classmethod
-    def read(cls, path: Path) -> Manifest:
-        """A manifest from its file; keys a newer version added are left out."""
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = {f.name for f in fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values["inputs"] = {k: InputRecord(**v) for k, v in data.get("inputs", {}).items()}
-        values["outputs"] = {k: OutputRecord(**v) for k, v in data.get("outputs", {}).items()}
-        values.setdefault("input_digest", "")
-        return cls(**values)
-
-    @property
-    def exception_count(self) -> int:
-        return sum(row["rows"] for row in self.exceptions_by_code)
+from flows.records import (
+    BatchTotal,
+    Manifest,
+    OutcomeTotal,
+    OwedChange,
+    OwedChangeRecord,
+    ProposedBatch,
+)
 
 
 @dataclass(frozen=True)
@@ -109,28 +43,27 @@ def shown_amount(text: str, currency: str, digits: dict[str, int]) -> str:
 
 def currency_digits(manifest: Manifest) -> dict[str, int]:
     """The minor digits of each currency, from the rules the run used."""
-    settings = manifest.rules.get("settings") or {}
-    return dict(settings.get("currencies") or {})
+    return dict(manifest.rules.settings.currencies)
 
 
 def summary_tables(manifest: Manifest) -> list[Table]:
     """The tables of a run's summary: totals per currency and outcome, exceptions by code."""
     digits = currency_digits(manifest)
 
-    def money(row: dict[str, Any], key: str) -> str:
-        return shown_amount(row[key], row["currency"], digits)
+    def money(row: OutcomeTotal | BatchTotal, amount: str) -> str:
+        return shown_amount(amount, row.currency, digits)
 
     totals = Table(
         f"{manifest.earning_month} paid on {manifest.payment_date}",
         ("currency", "outcome", "plans", "earned", "payable", "unpaid"),
         [
             (
-                row["currency"],
-                row["outcome"],
-                str(row["plans"]),
-                money(row, "earned_amount"),
-                money(row, "payable_amount"),
-                money(row, "unpaid_amount"),
+                row.currency,
+                row.outcome,
+                str(row.plans),
+                money(row, row.earned_amount),
+                money(row, row.payable_amount),
+                money(row, row.unpaid_amount),
             )
             for row in manifest.totals
         ],
@@ -139,11 +72,11 @@ def summary_tables(manifest: Manifest) -> list[Table]:
     exceptions = Table(
         "exceptions by code",
         ("source", "code", "rows"),
-        [(row["source"], row["code"], str(row["rows"])) for row in manifest.exceptions_by_code],
+        [(row.source, row.code, str(row.rows)) for row in manifest.exceptions_by_code],
         numeric=("rows",),
     )
     tables = [totals, exceptions]
-    batch = manifest.payments.get("totals") or []
+    batch = batch_totals(manifest)
     if batch:
         tables.append(
             Table(
@@ -151,31 +84,41 @@ def summary_tables(manifest: Manifest) -> list[Table]:
                 ("currency", "status", "accounts", "owed", "order", "forfeit", "carried"),
                 [
                     (
-                        row["currency"],
-                        row["status"],
-                        str(row["accounts"]),
-                        money(row, "owed"),
-                        money(row, "order_amount"),
-                        money(row, "forfeit_amount"),
-                        money(row, "carried_amount"),
+                        row.currency,
+                        row.status,
+                        str(row.accounts),
+                        money(row, row.owed),
+                        money(row, row.order_amount),
+                        money(row, row.forfeit_amount),
+                        money(row, row.carried_amount),
                     )
                     for row in batch
                 ],
                 numeric=("accounts", "owed", "order", "forfeit", "carried"),
             )
         )
-    changed = manifest.payments.get("owed_changes") or {}
-    if changed.get("largest"):
+    changed = owed_changes(manifest)
+    if changed is not None and changed.largest:
         tables.append(_owed_changes(manifest, changed, digits))
     return tables
 
 
-def _owed_changes(manifest: Manifest, changed: dict[str, Any], digits: dict[str, int]) -> Table:
+def batch_totals(manifest: Manifest) -> list[BatchTotal]:
+    """The batch per currency and status; none when the run proposes no batch."""
+    return manifest.payments.totals if isinstance(manifest.payments, ProposedBatch) else []
+
+
+def owed_changes(manifest: Manifest) -> OwedChangeRecord | None:
+    """The accounts whose owed the run changes, if it compared with anything."""
+    return manifest.payments.owed_changes if manifest.payments else None
+
+
+def _owed_changes(manifest: Manifest, changed: OwedChangeRecord, digits: dict[str, int]) -> Table:
     """The accounts whose owed the run changes, largest difference first (docs/payments.md,
     "Accounts whose owed changes")."""
-    shown = len(changed["largest"])
-    count = f"{shown} of {changed['accounts']}" if changed["accounts"] > shown else str(shown)
-    if changed["basis"] == "next batch":
+    shown = len(changed.largest)
+    count = f"{shown} of {changed.accounts}" if changed.accounts > shown else str(shown)
+    if changed.basis == "next batch":
         title = (
             f"accounts whose owed changes in the next batch ({count}): their payable of "
             f"{manifest.earning_month} before and after this run"
@@ -183,24 +126,24 @@ def _owed_changes(manifest: Manifest, changed: dict[str, Any], digits: dict[str,
     else:
         title = (
             f"accounts whose owed changes ({count}): the statement of run "
-            f"{changed['compared_with']} before, this run's after"
+            f"{changed.compared_with} before, this run's after"
         )
 
-    def money(row: dict[str, Any], key: str) -> str:
-        return shown_amount(row[key], row["currency"], digits)
+    def money(row: OwedChange, amount: str) -> str:
+        return shown_amount(amount, row.currency, digits)
 
     return Table(
         title,
         ("account", "currency", "before", "after", "difference"),
         [
             (
-                row["mpn_id"],
-                row["currency"],
-                money(row, "before"),
-                money(row, "after"),
-                _signed(money(row, "difference")),
+                row.mpn_id,
+                row.currency,
+                money(row, row.before),
+                money(row, row.after),
+                _signed(money(row, row.difference)),
             )
-            for row in changed["largest"]
+            for row in changed.largest
         ],
         numeric=("before", "after", "difference"),
     )
@@ -214,27 +157,28 @@ def summary_sentences(manifest: Manifest) -> list[str]:
     """The lines under the tables: the reconciliation of the month and of its batch."""
     rec = manifest.reconciliation
     lines = [
-        f"earnings rows in scope {rec['in_scope_rows']}: routed {rec['routed_rows']}, "
-        f"with exceptions {rec['exception_rows']}; exceptions in all files "
-        f"{manifest.exception_count}; reconciliation {'holds' if rec['holds'] else 'FAILS'}"
+        f"earnings rows in scope {rec.in_scope_rows}: routed {rec.routed_rows}, "
+        f"with exceptions {rec.exception_rows}; exceptions in all files "
+        f"{manifest.exception_count}; reconciliation {'holds' if rec.holds else 'FAILS'}"
     ]
-    payments = manifest.payments.get("reconciliation")
-    if payments:
-        lines.append(f"payments reconciliation {'holds' if payments['holds'] else 'FAILS'}")
+    payments = manifest.payments
+    if isinstance(payments, ProposedBatch):
+        holds = payments.reconciliation.holds
+        lines.append(f"payments reconciliation {'holds' if holds else 'FAILS'}")
     if manifest.supersedes:
         lines.append(f"replaces run {manifest.supersedes}; reason: {manifest.reason}")
-    changed = manifest.payments.get("owed_changes") or {}
-    if changed.get("largest"):
-        if changed["basis"] == "next batch":
+    changed = owed_changes(manifest)
+    if changed is not None and changed.largest:
+        if changed.basis == "next batch":
             lines.append(
                 "the next batch takes each account's difference through its owed: a rise is "
                 "paid with it, a fall is recovered from it"
             )
-        more = changed["accounts"] - len(changed["largest"])
+        more = changed.accounts - len(changed.largest)
         if more:
             lines.append(
                 f"{more} more account(s) whose owed changes are not shown: the run folder's "
-                f"{changed['file']} lists all {changed['accounts']}"
+                f"{changed.file} lists all {changed.accounts}"
             )
     return lines
 

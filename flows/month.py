@@ -18,7 +18,7 @@ from coop_rules.calendar import parse_month
 from flows.defaults import DEFAULTS
 from flows.errors import RunError, UsageError
 from flows.folder import OutputFolder
-from flows.manifest import Manifest
+from flows.records import Manifest
 from flows.rules import RulesFile
 
 # Progress of long work: the CLI shows it on a status line, the Prefect tasks in the run's log.

@@ -38,9 +38,17 @@ from coop_rules.calendar import previous_month
 from flows import clock
 from flows.defaults import DEFAULTS
 from flows.errors import RunError, UsageError
-from flows.manifest import Table, markdown, plain_markdown, summary_sentences, summary_tables
+from flows.manifest import (
+    Table,
+    batch_totals,
+    markdown,
+    plain_markdown,
+    summary_sentences,
+    summary_tables,
+)
 from flows.month import RunOptions, RunOutcome, progress
 from flows.options import check_reason
+from flows.records import BatchTotal
 from flows.release import check_approver, release_month
 from flows.run import STAGES, run_month
 from flows.stages import Stage
@@ -211,7 +219,7 @@ def monthly_payout(
 
 
 def _proposes(outcome: RunOutcome) -> bool:
-    return outcome.manifest is not None and outcome.manifest.payments.get("batch") == "proposed"
+    return outcome.manifest is not None and outcome.manifest.proposes_batch
 
 
 def started_line(month: str | None, input_dir: str, output_dir: str) -> str:
@@ -246,7 +254,7 @@ def approval_form(outcome: RunOutcome, refused: str = "") -> type[Approval]:
     """The form the approver answers, its description naming the run and the batch's totals
     per currency, so the answer is about that batch (docs/payments.md, "Approval")."""
     manifest = outcome.manifest
-    totals = (manifest.payments.get("totals") or []) if manifest else []
+    totals = batch_totals(manifest) if manifest else []
     lines = [
         f"{refused}\n" if refused else "",
         f"Batch of {outcome.month}, run {outcome.run_id} (paid "
@@ -257,11 +265,11 @@ def approval_form(outcome: RunOutcome, refused: str = "") -> type[Approval]:
     return Approval.with_initial_data(description="\n".join(line for line in lines if line))
 
 
-def batch_lines(totals: list[dict[str, Any]]) -> list[str]:
+def batch_lines(totals: list[BatchTotal]) -> list[str]:
     """The batch per currency and status, one line each: accounts, paid, forfeited, carried."""
     return [
-        f"{row['currency']} {row['status']}: {row['accounts']} accounts, paid "
-        f"{row['order_amount']}, forfeited {row['forfeit_amount']}, carried {row['carried_amount']}"
+        f"{row.currency} {row.status}: {row.accounts} accounts, paid "
+        f"{row.order_amount}, forfeited {row.forfeit_amount}, carried {row.carried_amount}"
         for row in totals
     ]
 
@@ -325,6 +333,9 @@ def publish_artifacts(outcome: RunOutcome) -> None:
 def outcome_summary(outcome: RunOutcome) -> dict[str, Any]:
     """The flow's return value: JSON-able."""
     summary = asdict(outcome)
+    summary["manifest"] = (
+        outcome.manifest.model_dump(mode="json", by_alias=True) if outcome.manifest else None
+    )
     summary["run_dir"] = str(outcome.run_dir) if outcome.run_dir else None
     return summary
 

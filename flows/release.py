@@ -15,7 +15,6 @@ journal was.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import unicodedata
@@ -32,7 +31,8 @@ from coop_rules.payments import ledger_rows
 from flows import batches, chain, interrupts, io
 from flows.errors import ChainBroken, OutputUnusable, Refused, ReleaseNotPlaced, UsageError
 from flows.folder import OutputFolder, read_registry, run_lock
-from flows.manifest import Manifest, currency_digits, shown_amount
+from flows.manifest import currency_digits, shown_amount
+from flows.records import Manifest, ReleaseJournal, ReleaseRecord, ReleaseTotal, record_bytes
 from schemas.outputs import Ledger
 
 
@@ -44,7 +44,7 @@ class Released:
     month: str
     payment_date: str
     message: str
-    release: dict
+    release: ReleaseRecord
 
 
 # Shown as nothing though Unicode files them as letters or symbols (docs/payments.md, "The
@@ -96,14 +96,14 @@ def release_month(
         states = batches.batch_states(folder)
         state = states[month]
         _check_run(folder, state, run_id)
-        if state.state == "released":
-            release = state.released or {}
+        if state.state == "released" and state.released is not None:
+            release = state.released
             return Released(
                 "already released",
                 month,
                 state.payment_date,
                 f"the batch of {month} (paid {state.payment_date}) was already released by "
-                f"{release.get('approved_by')} at {release.get('released_at')}; nothing changed",
+                f"{release.approved_by} at {release.released_at}; nothing changed",
                 release,
             )
         if state.state == "none":
@@ -142,7 +142,7 @@ def _check_run(folder: OutputFolder, state: batches.BatchState, run_id: str) -> 
     reviewed. The run a released batch came from is accepted too (releasing it again changes
     nothing)."""
     month, published = state.month, state.run_id
-    if run_id == published or (state.released and state.released.get("run_id") == run_id):
+    if run_id == published or state.released_run == run_id:
         return
     manifest = folder.run_dir(run_id) / "manifest.json" if _is_name(run_id) else None
     if manifest is None or not manifest.is_file() or Manifest.read(manifest).earning_month != month:
@@ -173,14 +173,14 @@ def _no_batch(folder: OutputFolder, state: batches.BatchState) -> Released:
             month,
             state.payment_date,
             f"the batch of {month} (paid {state.payment_date}) was already released by "
-            f"{release.get('approved_by')} at {release.get('released_at')} (run "
-            f"{release.get('run_id')}); run {state.run_id}, which published {month} since, "
+            f"{release.approved_by} at {release.released_at} (run "
+            f"{release.run_id}); run {state.run_id}, which published {month} since, "
             "proposes no batch: its difference goes to the next batch; nothing changed",
             release,
         )
     released = batches.releases(folder)
     behind = min((date for date in released if date >= state.payment_date), default=None)
-    by = f", released by {released[behind].get('approved_by')}" if behind else ""
+    by = f", released by {released[behind].approved_by}" if behind else ""
     raise Refused(
         f"--month {month}: {month} was published behind the batch of {behind or 'a later month'}"
         f"{by}, so it proposes no batch; its difference goes to the next batch"
@@ -207,7 +207,7 @@ def _run_file(run_dir: Path, manifest: Manifest, name: str) -> bytes:
 
 def _release(
     folder: OutputFolder, month: str, state: batches.BatchState, name: str, note: str = ""
-) -> dict:
+) -> ReleaseRecord:
     run_dir = folder.run_dir(state.run_id)
     manifest = Manifest.read(run_dir / "manifest.json")
     bank_file = _run_file(run_dir, manifest, "payments.csv")
@@ -222,30 +222,34 @@ def _release(
     staged_head = folder.staging / f"release-{state.payment_date}-chain.json"
     shutil.rmtree(staged_dir, ignore_errors=True)
     staged_dir.mkdir()
-    release = {
-        "run_id": state.run_id,
-        "earning_month": month,
-        "payment_date": state.payment_date,
-        "approved_by": name,
-        "note": note,
-        "released_at": released_at.isoformat(),
-        "totals": _totals(ledger),
-        "bank_file_sha256": hashlib.sha256(bank_file).hexdigest(),
-        "ledger_sha256": io.write_parquet_atomic(ledger.drop("payment_date"), staged_ledger),
-        **chain.link_fields(folder),
-    }
-    record = json.dumps(release, indent=2).encode()
+    previous_release, previous_sha256 = chain.previous_link(folder)
+    release = ReleaseRecord(
+        run_id=state.run_id,
+        earning_month=month,
+        payment_date=state.payment_date,
+        approved_by=name,
+        note=note,
+        released_at=released_at.isoformat(),
+        totals=_totals(ledger),
+        bank_file_sha256=hashlib.sha256(bank_file).hexdigest(),
+        ledger_sha256=io.write_parquet_atomic(ledger.drop("payment_date"), staged_ledger),
+        previous_release=previous_release,
+        previous_release_sha256=previous_sha256,
+    )
+    record = record_bytes(release)
     io.write_bytes_atomic(bank_file, staged_dir / "payments.csv")
     io.write_bytes_atomic(record, staged_dir / "release.json")
     head = chain.head_record(state.payment_date, record, chain.chain_length(folder) + 1)
-    io.write_bytes_atomic(json.dumps(head, indent=2).encode(), staged_head)
+    io.write_bytes_atomic(record_bytes(head), staged_head)
     moves = list(zip((staged_ledger, staged_dir, staged_head), targets, strict=True))
-    journal = [[str(a.relative_to(folder.root)), str(b.relative_to(folder.root))] for a, b in moves]
+    journal = ReleaseJournal(
+        [(str(a.relative_to(folder.root)), str(b.relative_to(folder.root))) for a, b in moves]
+    )
     # The journal's write decides the release (the next command completes it): an interrupt
     # waits for it, then says it was released (docs/operations.md, "Stopping a command").
     commit = interrupts.Commit("released", month, state.run_id, folder.root)
     with interrupts.held(), interrupts.commit_point(commit):
-        io.write_bytes_atomic(json.dumps(journal).encode(), folder.release_journal)
+        io.write_bytes_atomic(record_bytes(journal, indent=None), folder.release_journal)
     _place(folder, month, moves)
     return release
 
@@ -306,7 +310,7 @@ def _place(folder: OutputFolder, month: str, moves: list[tuple[Path, Path]]) -> 
     folder.release_journal.unlink()
 
 
-def _totals(ledger: pl.DataFrame) -> list[dict]:
+def _totals(ledger: pl.DataFrame) -> list[ReleaseTotal]:
     """Per currency and kind: rows and amount, as text."""
     totals = (
         ledger.group_by("currency", "kind")
@@ -314,21 +318,17 @@ def _totals(ledger: pl.DataFrame) -> list[dict]:
         .sort("currency", "kind")
     )
     return [
-        {
-            "currency": r["currency"],
-            "kind": r["kind"],
-            "rows": r["rows"],
-            "amount": str(r["amount"]),
-        }
+        ReleaseTotal(
+            currency=r["currency"], kind=r["kind"], rows=r["rows"], amount=str(r["amount"])
+        )
         for r in totals.iter_rows(named=True)
     ]
 
 
-def _describe(release: dict, digits: dict[str, int]) -> str:
+def _describe(release: ReleaseRecord, digits: dict[str, int]) -> str:
     """The release's totals in a sentence, amounts with their currency's minor digits."""
     parts = [
-        f"{t['kind'].lower()} {t['currency']} {shown_amount(t['amount'], t['currency'], digits)} "
-        f"({t['rows']})"
-        for t in release["totals"]
+        f"{t.kind.lower()} {t.currency} {shown_amount(t.amount, t.currency, digits)} ({t.rows})"
+        for t in release.totals
     ]
     return ", ".join(parts) or "no payment (a header-only bank file)"

@@ -32,7 +32,8 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-from flows.manifest import Manifest, currency_digits, summary_sentences, summary_tables
+from flows.manifest import currency_digits, summary_sentences, summary_tables
+from flows.records import Manifest
 
 # Far below a sheet's limit (1,048,576 rows): the cost bounds it (docs/performance.md).
 SHEET_ROWS = 5_000

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from coop_rules.settings import RulesError, RuleSettings, parse_rules
+from coop_rules.settings import DEFAULT_RULES_NAME, RulesError, RuleSettings, parse_rules
 from flows.errors import UsageError
 
 
@@ -22,7 +22,7 @@ class RulesFile:
 
 def default_rules_path() -> Path:
     """The rules file shipped in coop_rules/."""
-    return Path(str(files("coop_rules").joinpath("rules.toml")))
+    return Path(str(files("coop_rules").joinpath(DEFAULT_RULES_NAME)))
 
 
 def load_rules(rules_path: Path | None) -> RulesFile:

@@ -21,7 +21,8 @@ from coop_rules.payments import STATEMENT_SCHEMA
 from flows import batches
 from flows.errors import UsageError
 from flows.folder import OutputFolder
-from flows.manifest import Manifest, currency_digits, shown_amount
+from flows.manifest import currency_digits, shown_amount
+from flows.records import Manifest
 
 COLUMNS = (
     "payment_date",

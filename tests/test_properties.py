@@ -388,7 +388,7 @@ def every_in_scope_row_ends_in_exactly_one_place(
     }
     assert payouts == routed
     assert sum(count for count, _ in payouts.values()) + len(excepted) == len(scoped)
-    assert result.reconciliation["rows_hold"]
+    assert result.reconciliation.rows_hold
 
 
 def amounts_per_currency_balance(inputs: MonthInputs, result: MonthResult, frames: Frames) -> None:
@@ -423,7 +423,7 @@ def amounts_per_currency_balance(inputs: MonthInputs, result: MonthResult, frame
         return {currency: total for currency, total in sums.items() if total != 0}
 
     assert nonzero(accounted) == nonzero(expected)
-    assert result.reconciliation["amounts_hold"]
+    assert result.reconciliation.amounts_hold
 
 
 def payable_stays_within_earned_and_the_room_left(
@@ -487,7 +487,7 @@ def test_month_properties_hold(inputs: MonthInputs) -> None:
     result, frames = compute(inputs)
     for check in PROPERTIES:
         check(inputs, result, frames)
-    assert result.reconciliation["holds"]
+    assert result.reconciliation.holds
 
 
 @given(month_inputs())

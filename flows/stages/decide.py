@@ -13,7 +13,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -21,7 +20,7 @@ from coop_rules import payouts
 from coop_rules.calendar import payment_date
 from coop_rules.integrity import OK
 from coop_rules.money import MONEY
-from coop_rules.reconciliation import reconcile
+from coop_rules.reconciliation import Reconciliation, reconcile
 from coop_rules.reruns import change_totals, changes
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
@@ -29,8 +28,17 @@ from flows import catalog, io
 from flows.catalog import Handover, RunFile
 from flows.errors import InputRejected, ReconciliationFailed
 from flows.folder import OutputFolder
-from flows.manifest import OutputRecord, shown_amount
+from flows.manifest import shown_amount
 from flows.month import MonthRun, progress, sums_fit
+from flows.records import (
+    ChangeSummary,
+    ChangeTotal,
+    ExceptionCount,
+    OutcomeTotal,
+    OutputRecord,
+    RegistryEntry,
+    records_of,
+)
 from flows.stages import Stage
 from flows.stages.summaries import Decided, ReadInputs, Routed, Validated, money_text
 from schemas.inputs import EXCEPTION_ORDER
@@ -65,7 +73,7 @@ class MonthResult:
     payouts: pl.DataFrame
     exceptions: pl.DataFrame
     totals: pl.DataFrame
-    reconciliation: dict[str, object]
+    reconciliation: Reconciliation
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ def decide(
         ),
         paid_before=paid_before.select("plan_id", pl.col("paid_before_amount").cast(MONEY)),
         month=month,
-        pay_day=payment_date(month, settings.payment_day),
+        payment_date=payment_date(month, settings.payment_day),
         run_id=run_id,
         settings=settings,
     ).collect()
@@ -172,8 +180,8 @@ def decide_payouts(
     outputs, change_summary = stage_files(run, inputs.published, result.payouts, exceptions)
     return Decided(
         outputs=outputs,
-        totals=money_text(result.totals),
-        exceptions_by_code=money_text(by_code),
+        totals=records_of(OutcomeTotal, money_text(result.totals)),
+        exceptions_by_code=records_of(ExceptionCount, money_text(by_code)),
         reconciliation=result.reconciliation,
         changes=change_summary,
     )
@@ -205,8 +213,11 @@ def decide_month(run: MonthRun, validated: Validated, routed: Routed) -> MonthRe
 
 
 def stage_files(
-    run: MonthRun, published: dict | None, payouts: pl.DataFrame, exceptions: pl.DataFrame
-) -> tuple[dict[str, OutputRecord], dict[str, Any] | None]:
+    run: MonthRun,
+    published: RegistryEntry | None,
+    payouts: pl.DataFrame,
+    exceptions: pl.DataFrame,
+) -> tuple[dict[str, OutputRecord], ChangeSummary | None]:
     """Write payouts, exceptions and (for a rerun) the changes against the `published` run
     into the staged run folder; their records and the changes' summary."""
     run.staged.mkdir(parents=True)
@@ -214,17 +225,15 @@ def stage_files(
     change_summary = None
     if published:
         changed = changes(
-            pl.read_parquet(run.folder.run_dir(published["run_id"]) / RunFile.PAYOUTS),
+            pl.read_parquet(run.folder.run_dir(published.run_id) / RunFile.PAYOUTS),
             payouts,
-            published["run_id"],
+            published.run_id,
             run.run_id,
             run.month,
         )
         Changes.validate(changed)
         files[RunFile.CHANGES] = changed
-        change_summary = summarise_changes(
-            changed, published["run_id"], run.rules.settings.currencies
-        )
+        change_summary = summarise_changes(changed, published.run_id, run.rules.settings.currencies)
     outputs = {name.value: catalog.save_file(run, name, frame) for name, frame in files.items()}
     # The month's files of the published datasets: hive partitions hold no partition column.
     catalog.save_part(run, "payouts", payouts.drop("earning_month"))
@@ -259,10 +268,10 @@ def gate(
             f"--strict: {exceptions.height} row exception(s) by file: {counts}; nothing was "
             f"published; each row, column and code is in {kept}"
         )
-    if not result.reconciliation["holds"]:
+    if not result.reconciliation.holds:
         raise ReconciliationFailed(
             f"reconciliation of {run.month} does not hold "
-            f"({json.dumps(result.reconciliation)}); nothing was published"
+            f"({json.dumps(result.reconciliation.model_dump(mode='json'))}); nothing was published"
         )
 
 
@@ -279,7 +288,7 @@ def keep_rejected(run: MonthRun, exceptions: pl.DataFrame) -> Path:
 
 def summarise_changes(
     changed: pl.DataFrame, previous_run_id: str, digits: dict[str, int]
-) -> dict[str, Any]:
+) -> ChangeSummary:
     """What a rerun changed, in figures and in a few lines: one per currency."""
     totals = money_text(change_totals(changed))
     if totals:
@@ -295,12 +304,12 @@ def summarise_changes(
             f"no plan's earned amount, payable amount or outcome changed against run "
             f"{previous_run_id}"
         )
-    return {
-        "previous_run_id": previous_run_id,
-        "plans": changed.height,
-        "per_currency": totals,
-        "summary": sentence,
-    }
+    return ChangeSummary(
+        previous_run_id=previous_run_id,
+        plans=changed.height,
+        per_currency=records_of(ChangeTotal, totals),
+        summary=sentence,
+    )
 
 
 def _signed(text: str) -> str:

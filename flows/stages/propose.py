@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import polars as pl
 
@@ -26,8 +25,18 @@ from flows import batches, catalog, io
 from flows.catalog import RunFile
 from flows.errors import ReconciliationFailed, RunError
 from flows.folder import read_registry
-from flows.manifest import OutputRecord
 from flows.month import MonthRun, progress
+from flows.records import (
+    BatchTotal,
+    CurrencyDifference,
+    NoBatch,
+    OutputRecord,
+    OwedChangeRecord,
+    ProposedBatch,
+    RegistryEntry,
+    ReleaseRecord,
+    records_of,
+)
 from flows.stages import Stage
 from flows.stages.summaries import Proposed, money_text
 from schemas.outputs import OwedChanges, PaymentOrders, Statements
@@ -39,7 +48,7 @@ class Batch:
 
     statements: pl.DataFrame
     orders: pl.DataFrame
-    reconciliation: dict[str, object]
+    reconciliation: payments.PaymentsReconciliation
 
 
 def valid_profiles(profiles: pl.DataFrame) -> pl.DataFrame:
@@ -112,31 +121,30 @@ def propose_payments(run: MonthRun) -> Proposed:
             f"the proposed batches of {', '.join(made_stale)} were computed before this run of "
             f"{run.month}: rerun those months before releasing them"
         )
-    replaced = registry.get(run.month, {}).get("run_id")
+    replaced = registry[run.month].run_id if run.month in registry else None
     if released and max(released) >= pay_date.isoformat():
         return _behind_release(run, payouts, max(released), notes, replaced)
     batch = propose_batch(run, payouts, released, pay_date)
     outputs = _write_batch(run, batch)
-    figures = {
-        "batch": "proposed",
-        "payment_date": pay_date.isoformat(),
-        "basis": {m: registry[m]["run_id"] for m in sorted(registry) if m < run.month},
-        "totals": money_text(_totals(batch.statements)),
-        "reconciliation": batch.reconciliation,
-        "stale_batches": made_stale,
-        "notes": notes,
-    }
+    figures = ProposedBatch(
+        payment_date=pay_date.isoformat(),
+        basis={m: registry[m].run_id for m in sorted(registry) if m < run.month},
+        totals=records_of(BatchTotal, money_text(_totals(batch.statements))),
+        reconciliation=batch.reconciliation,
+        stale_batches=made_stale,
+        notes=notes,
+    )
     if replaced:
         # A rerun names every account whose owed moves, not only totals (docs/payments.md).
         changed = _owed_changes_since(run, replaced, batch.statements)
         outputs[RunFile.OWED_CHANGES.value] = _write_owed_changes(run, changed)
-        figures["owed_changes"] = owed_change_record(
+        figures.owed_changes = owed_change_record(
             changed, basis="statement", compared_with=replaced
         )
     return Proposed(outputs, figures)
 
 
-def stale_batches(run: MonthRun, registry: dict[str, dict]) -> list[str]:
+def stale_batches(run: MonthRun, registry: dict[str, RegistryEntry]) -> list[str]:
     """The published months after M whose batch, proposed and not released, rested on the M
     this run replaces."""
     later = [m for m in sorted(registry) if m > run.month]
@@ -145,7 +153,7 @@ def stale_batches(run: MonthRun, registry: dict[str, dict]) -> list[str]:
 
 
 def propose_batch(
-    run: MonthRun, payouts: pl.DataFrame, released: dict[str, dict], pay_date: date
+    run: MonthRun, payouts: pl.DataFrame, released: dict[str, ReleaseRecord], pay_date: date
 ) -> Batch:
     """The batch of `pay_date` from the balances of every account; a balance a statement row
     cannot hold, or a payments reconciliation that does not hold, stops the run."""
@@ -174,10 +182,10 @@ def propose_batch(
         run_id=run.run_id,
         settings=run.rules.settings,
     )
-    if not batch.reconciliation["holds"]:
+    if not batch.reconciliation.holds:
         raise ReconciliationFailed(
             f"the payments reconciliation of {run.month} does not hold "
-            f"({batch.reconciliation}); nothing was published"
+            f"({batch.reconciliation.model_dump(mode='json')}); nothing was published"
         )
     return batch
 
@@ -196,18 +204,20 @@ def _owed_changes_since(run: MonthRun, replaced: str, statements: pl.DataFrame) 
 
 def owed_change_record(
     changes: pl.DataFrame, *, basis: str, compared_with: str | None
-) -> dict[str, Any]:
+) -> OwedChangeRecord:
     """What the manifest keeps of the accounts whose owed changes (docs/payments.md, "Accounts
     whose owed changes"): how many, the SHOWN_ACCOUNTS largest (the summary's table) and the
     run folder's file that holds every one. `basis`: "statement" (against the replaced run's
     statement) or "next batch" (what the month's payouts take to the next batch)."""
-    return {
-        "basis": basis,
-        "compared_with": compared_with,
-        "accounts": changes.height,
-        "largest": money_text(changes.head(SHOWN_ACCOUNTS)),
-        "file": RunFile.OWED_CHANGES.value,
-    }
+    return OwedChangeRecord.model_validate(
+        {
+            "basis": basis,
+            "compared_with": compared_with,
+            "accounts": changes.height,
+            "largest": money_text(changes.head(SHOWN_ACCOUNTS)),
+            "file": RunFile.OWED_CHANGES.value,
+        }
+    )
 
 
 def _write_owed_changes(run: MonthRun, changes: pl.DataFrame) -> OutputRecord:
@@ -233,7 +243,9 @@ def _beyond_money(run: MonthRun, pay_date: str, beyond: pl.DataFrame) -> str:
     )
 
 
-def _proposed_before(run: MonthRun, pay_date: str, released: dict[str, dict]) -> pl.DataFrame:
+def _proposed_before(
+    run: MonthRun, pay_date: str, released: dict[str, ReleaseRecord]
+) -> pl.DataFrame:
     """Order and forfeit amounts of the published batches before `pay_date` not yet released."""
     states = batches.batch_states(run.folder)
     files = [
@@ -299,18 +311,17 @@ def _behind_release(
     ]
     return Proposed(
         outputs,
-        {
-            "batch": "none",
-            "payment_date": payment_date(run.month, run.rules.settings.payment_day).isoformat(),
-            "released_batch": latest,
-            "difference_to_next_batch": money_text(difference),
-            "owed_changes": owed_change_record(
+        NoBatch(
+            payment_date=payment_date(run.month, run.rules.settings.payment_day).isoformat(),
+            released_batch=latest,
+            difference_to_next_batch=records_of(CurrencyDifference, money_text(difference)),
+            owed_changes=owed_change_record(
                 changed,
                 basis="next batch",
                 compared_with=replaced,
             ),
-            "notes": notes,
-        },
+            notes=notes,
+        ),
     )
 
 

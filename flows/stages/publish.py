@@ -11,8 +11,8 @@ from flows import catalog, io
 from flows.batches import statement_file
 from flows.catalog import RunFile
 from flows.folder import DATASETS, publish, read_registry
-from flows.manifest import InputRecord, Manifest, OutputRecord
 from flows.month import MonthRun, RunOutcome, progress
+from flows.records import InputRecord, Manifest, OutputRecord, RegistryEntry, RulesRecord
 from flows.report import write_report
 from flows.stages import Stage
 from flows.stages.summaries import Staged, Validated
@@ -51,7 +51,7 @@ def build_manifest(run: MonthRun, staged: Staged) -> Manifest:
         started_at=run.started_at,
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         reason=reason,
-        supersedes=published["run_id"] if published else None,
+        supersedes=published.run_id if published else None,
         later_months_to_rerun=later_months(run, validated),
         inputs={
             dataset.value: InputRecord(
@@ -63,13 +63,15 @@ def build_manifest(run: MonthRun, staged: Staged) -> Manifest:
             for dataset, file in sorted(inputs.files.items())
         },
         in_scope_earnings_rows=routed.in_scope_rows,
-        rules={
-            "path": str(run.rules.path),
-            "sha256": run.rules.sha256,
-            "settings": run.rules.settings.model_dump(mode="json"),
-        },
+        rules=RulesRecord.model_validate(
+            {
+                "path": str(run.rules.path),
+                "sha256": run.rules.sha256,
+                "settings": run.rules.settings.model_dump(mode="json"),
+            }
+        ),
         paid_before_basis=validated.paid_before_basis,
-        digest=validated.month_digest,
+        month_digest=validated.month_digest,
         input_digest=inputs.input_digest,
         outputs={**decided.outputs, **proposed.outputs},
         totals=decided.totals,
@@ -100,18 +102,18 @@ def publish_month(run: MonthRun, staged: Staged) -> RunOutcome:
     if proposed.batch:
         # The batch is proposed by publishing its statement beside the month.
         parts["statements"] = catalog.month_part(run, "statements")
-        targets["statements"] = statement_file(run.folder, proposed.payments["payment_date"])
+        targets["statements"] = statement_file(run.folder, proposed.payments.payment_date)
     run_dir = publish(
         run.folder,
         run.month,
         run.run_id,
         run.staged,
         parts,
-        {
-            "run_id": run.run_id,
-            "digest": staged.validated.month_digest,
-            "input_digest": staged.inputs.input_digest,
-        },
+        RegistryEntry(
+            run_id=run.run_id,
+            month_digest=staged.validated.month_digest,
+            input_digest=staged.inputs.input_digest,
+        ),
         targets,
     )
     message = f"{run.month} published by run {run.run_id}"
@@ -133,7 +135,7 @@ def dry_run_outcome(run: MonthRun, staged: Staged) -> RunOutcome:
     notes = []
     if inputs.reason_needed and inputs.published:
         notes.append(
-            f"{run.month} is published by run {inputs.published['run_id']} from other inputs "
+            f"{run.month} is published by run {inputs.published.run_id} from other inputs "
             "or rules: a run needs --reason TEXT to replace it"
         )
     return RunOutcome(
@@ -146,8 +148,8 @@ def _what_follows(manifest: Manifest) -> str:
     to read at a glance): changes, batch notes, later months."""
     lines = []
     if manifest.changes:
-        lines.append(manifest.changes["summary"])
-    lines += manifest.payments.get("notes", [])
+        lines.append(manifest.changes.summary)
+    lines += manifest.payments.notes if manifest.payments else []
     if manifest.later_months_to_rerun:
         lines.append(
             "the paid-before amounts of later published months rest on the months before them: "

@@ -12,6 +12,7 @@ from flows import io
 from flows.errors import Refused
 from flows.folder import OutputFolder, read_registry
 from flows.month import MonthRun, progress
+from flows.records import RegistryEntry
 from flows.rules import RulesFile
 from flows.stages import Stage
 from flows.stages.summaries import ReadInputs, input_digest, needs_reason
@@ -41,9 +42,9 @@ def read_inputs(run: MonthRun) -> ReadInputs:
     return inputs
 
 
-def _reason_needed(month: str, published: dict) -> Refused:
+def _reason_needed(month: str, published: RegistryEntry) -> Refused:
     return Refused(
-        f"--reason: {month} was published by run {published['run_id']} from other inputs or "
+        f"--reason: {month} was published by run {published.run_id} from other inputs or "
         "rules; rerun with --reason TEXT to replace it"
     )
 

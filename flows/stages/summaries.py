@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TypeGuard
 
 import polars as pl
 
+from coop_rules.reconciliation import Reconciliation
 from coop_rules.vocabulary import Dataset
 from flows import io
-from flows.manifest import OutputRecord
+from flows.records import (
+    ChangeSummary,
+    ExceptionCount,
+    NoBatch,
+    OutcomeTotal,
+    OutputRecord,
+    ProposedBatch,
+    RegistryEntry,
+)
 
 
 def money_text(frame: pl.DataFrame) -> list[dict]:
@@ -32,9 +41,11 @@ def input_digest(shas: dict[str, str], rules_sha: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def needs_reason(published: dict | None, digest: str, reason: str | None) -> bool:
+def needs_reason(
+    published: RegistryEntry | None, digest: str, reason: str | None
+) -> TypeGuard[RegistryEntry]:
     """Whether replacing the published month by inputs and rules of `digest` needs --reason."""
-    return published is not None and published.get("input_digest") != digest and not reason
+    return published is not None and published.input_digest != digest and not reason
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ class ReadInputs:
     sha256: dict[str, str]
     extra_columns: dict[str, list[str]]
     input_digest: str
-    published: dict | None
+    published: RegistryEntry | None
     reason: str | None
 
     @property
@@ -86,10 +97,10 @@ class Decided:
     """Stage decide: what the staged run holds so far, as the manifest records it."""
 
     outputs: dict[str, OutputRecord]
-    totals: list[dict[str, Any]]
-    exceptions_by_code: list[dict[str, Any]]
-    reconciliation: dict[str, Any]
-    changes: dict[str, Any] | None
+    totals: list[OutcomeTotal]
+    exceptions_by_code: list[ExceptionCount]
+    reconciliation: Reconciliation
+    changes: ChangeSummary | None
 
 
 @dataclass(frozen=True)
@@ -97,11 +108,11 @@ class Proposed:
     """Stage propose: the batch's files and figures, as the manifest records them."""
 
     outputs: dict[str, OutputRecord]
-    payments: dict[str, Any] = field(default_factory=dict)
+    payments: ProposedBatch | NoBatch
 
     @property
     def batch(self) -> bool:
-        return self.payments.get("batch") == "proposed"
+        return isinstance(self.payments, ProposedBatch)
 
 
 @dataclass(frozen=True)

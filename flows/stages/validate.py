@@ -247,15 +247,15 @@ def validate_inputs(run: MonthRun, inputs: ReadInputs) -> Validated:
     period = month_period(references.frames[Dataset.PROGRAMS], run.month)
     registry = read_registry(run.folder)
     basis = (
-        {m: registry[m]["run_id"] for m in sorted(registry) if period[0] <= m < run.month}
+        {m: registry[m].run_id for m in sorted(registry) if period[0] <= m < run.month}
         if period
         else {}
     )
     # The batch rests on every earlier month, whatever its period (docs/payments.md, "Owed").
-    earlier = {m: registry[m]["run_id"] for m in sorted(registry) if m < run.month}
+    earlier = {m: registry[m].run_id for m in sorted(registry) if m < run.month}
     digest = month_digest(inputs.input_digest, earlier)
     published = inputs.published
-    unchanged = published["run_id"] if published and published["digest"] == digest else None
+    unchanged = published.run_id if published and published.month_digest == digest else None
     return Validated(
         rows=rows,
         exceptions=references.exceptions.height,

@@ -26,6 +26,7 @@ from coop_rules.payments import (
     PROPOSED_SCHEMA,
     RELEASED_SCHEMA,
     STATEMENT_COLUMNS,
+    PaymentsReconciliation,
     amount_text,
     balances_beyond_money,
     ledger_rows,
@@ -503,7 +504,7 @@ def test_ledger_rows_are_the_PAY_and_FORFEITED_rows() -> None:
 
 def reconcile(
     rows: pl.DataFrame, payable: Rows, released: Rows = (), proposed: Rows = ()
-) -> dict[str, Any]:
+) -> PaymentsReconciliation:
     return reconcile_payments(
         rows,
         payable=frame(PAYABLE_SCHEMA, list(payable)),
@@ -530,11 +531,11 @@ BALANCES = {
 def test_reconciliation_holds_and_reports_each_currency() -> None:
     rows = statements(**BALANCES)
     figures = reconcile(rows, **BALANCES)
-    assert figures["holds"]
+    assert figures.holds
     # EUR is payable only in a later month: no figure of this batch.
-    assert [c["currency"] for c in figures["per_currency"]] == ["JPY", "USD"]
-    jpy, usd = figures["per_currency"]
-    assert usd == {
+    assert [c.currency for c in figures.per_currency] == ["JPY", "USD"]
+    jpy, usd = figures.per_currency
+    assert usd.model_dump() == {
         "currency": "USD",
         "owed": "320.00",  # 300 + 150 + 250 + 20 - 300 - 100
         "order_amount": "350.00",
@@ -548,7 +549,12 @@ def test_reconciliation_holds_and_reports_each_currency() -> None:
         "holds": True,
     }
     figures = ("owed", "order_amount", "carried_amount", "proposed_earlier_amount")
-    assert tuple(jpy[name] for name in figures) == ("130000.00", "130000.00", "0.00", "20000.00")
+    assert tuple(getattr(jpy, name) for name in figures) == (
+        "130000.00",
+        "130000.00",
+        "0.00",
+        "20000.00",
+    )
 
 
 def _tamper_row(column: str, delta: str) -> Any:
@@ -586,16 +592,16 @@ TAMPERED = [
 def test_reconciliation_fails_when_a_figure_is_tampered(tamper: Any, fails: str) -> None:
     rows = tamper(statements(**BALANCES))
     figures = reconcile(rows, **BALANCES)
-    assert not figures["holds"]
-    assert not all(c[fails] for c in figures["per_currency"])
+    assert not figures.holds
+    assert not all(getattr(c, fails) for c in figures.per_currency)
 
 
 def test_reconciliation_counts_rows_whose_own_figures_do_not_add_up() -> None:
     rows = _tamper_row("brought_forward", "1")(statements(**BALANCES))
     figures = reconcile(rows, **BALANCES)
-    assert all(c["holds"] for c in figures["per_currency"])  # the sums do not see it
-    assert figures["statement_rows_unbalanced"] == 1
-    assert not figures["holds"]
+    assert all(c.holds for c in figures.per_currency)  # the sums do not see it
+    assert figures.statement_rows_unbalanced == 1
+    assert not figures.holds
 
 
 # --- Property: the rules against a plain reading, over generated balances --------------------
@@ -714,4 +720,4 @@ def test_statement_rows_follow_the_rules_and_reconcile(data: dict[str, Any]) -> 
     assert found == expected_rows(data, SETTINGS)
     assert rows.filter(pl.col("order_amount") < 0).is_empty()  # never a negative payment
     assert rows.filter(pl.col("forfeit_amount") < 0).is_empty()
-    assert reconcile(rows, **{k: data[k] for k in ("payable", "released", "proposed")})["holds"]
+    assert reconcile(rows, **{k: data[k] for k in ("payable", "released", "proposed")}).holds

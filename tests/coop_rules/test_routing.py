@@ -149,7 +149,7 @@ def test_routing(case: dict, code: Code | None) -> None:
     ]
     assert found.get_column("message")[0]
     assert result.payouts.is_empty()
-    assert result.reconciliation["holds"]
+    assert result.reconciliation.holds
 
 
 def test_schema_exception_comes_before_routing() -> None:
@@ -174,13 +174,13 @@ def test_every_in_scope_row_ends_in_exactly_one_place() -> None:
     ]
     result = b.run(earnings=earnings)
     recon = result.reconciliation
-    assert (recon["in_scope_rows"], recon["routed_rows"], recon["exception_rows"]) == (7, 2, 5)
-    assert recon["holds"]
-    per_currency = {c["currency"]: c for c in recon["per_currency"]}
-    assert per_currency["USD"]["input_amount"] == "75.00"
-    assert per_currency["USD"]["earned_amount"] == "60.00"
-    assert per_currency["USD"]["exception_amount"] == "15.00"
-    assert per_currency["EUR"]["exception_amount"] == "9.00"
+    assert (recon.in_scope_rows, recon.routed_rows, recon.exception_rows) == (7, 2, 5)
+    assert recon.holds
+    per_currency = {c.currency: c for c in recon.per_currency}
+    assert per_currency["USD"].input_amount == "75.00"
+    assert per_currency["USD"].earned_amount == "60.00"
+    assert per_currency["USD"].exception_amount == "15.00"
+    assert per_currency["EUR"].exception_amount == "9.00"
     codes = result.exceptions.filter(pl.col("source") == "earnings").get_column("code")
     assert sorted(codes) == sorted(
         [

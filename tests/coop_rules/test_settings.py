@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from decimal import Decimal
 from importlib.resources import files
+from pathlib import Path
 
 import pytest
 
+from coop_rules import settings
 from coop_rules.settings import RulesError, RuleSettings, parse_rules
 
 SHIPPED = files("coop_rules").joinpath("rules.toml").read_text(encoding="utf-8")
@@ -55,6 +58,25 @@ def test_the_defaults_are_the_shipped_file() -> None:
     file."""
     assert parse_rules("") == parse_rules(SHIPPED)
     assert parse_rules("") == RuleSettings()
+
+
+def test_the_shipped_values_are_read_from_the_shipped_file_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rules.toml is the one source: a setting left out follows the packaged file."""
+    changed = SHIPPED.replace("payment_day = 15", "payment_day = 20").replace(
+        "hold_days = 180", "hold_days = 90"
+    )
+    monkeypatch.setattr(settings, "shipped_rules_text", lambda: changed)
+    assert (RuleSettings().payment_day, RuleSettings().hold_days) == (20, 90)
+    assert parse_rules('cap_basis = "monthly"').payment_day == 20
+
+
+def test_the_shipped_rules_file_is_package_data() -> None:
+    """An installed wheel carries rules.toml, which the shipped values are read from."""
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    assert "rules.toml" in project["tool"]["setuptools"]["package-data"]["coop_rules"]
 
 
 def test_a_replacement_file_of_the_same_form() -> None:

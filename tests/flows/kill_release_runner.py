@@ -45,7 +45,7 @@ def main() -> None:
 
     io.write_bytes_atomic = write  # type: ignore[assignment]
     os.replace = replace  # type: ignore[assignment]
-    run_id = read_registry(OutputFolder(Path(output_dir)))[month]["run_id"]
+    run_id = read_registry(OutputFolder(Path(output_dir)))[month].run_id
     release_month(Path(output_dir), month, "Megan Bowen", run_id=run_id)
 
 

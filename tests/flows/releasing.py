@@ -11,7 +11,8 @@ from flows.release import Released, release_month
 
 def published_run(out: Path, month: str) -> str:
     """The run that publishes `month` in `out` now ("none" if the month is not published)."""
-    return read_registry(OutputFolder(out)).get(month, {}).get("run_id", "none")
+    entry = read_registry(OutputFolder(out)).get(month)
+    return entry.run_id if entry else "none"
 
 
 def release(out: Path, month: str, approved_by: str, note: str = "") -> Released:

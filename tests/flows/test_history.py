@@ -14,6 +14,7 @@ from flows.batches import batch_states
 from flows.cli import app
 from flows.folder import OutputFolder
 from flows.month import RunOptions, RunOutcome
+from flows.records import ReleaseRecord
 from flows.run import run_month
 from tests.coop_rules import builders as b
 from tests.flows.corrections import correct_earning
@@ -31,7 +32,7 @@ def run(inputs: Path, out: Path, month: str, reason: str | None = None) -> RunOu
 
 
 @pytest.fixture
-def rerun_after_release(tmp_path: Path) -> tuple[Path, RunOutcome, RunOutcome, dict]:
+def rerun_after_release(tmp_path: Path) -> tuple[Path, RunOutcome, RunOutcome, ReleaseRecord]:
     """March paid 500.00 and released, then rerun with its earning corrected to 400.00."""
     inputs = b.write_folder(
         tmp_path / "in",
@@ -60,50 +61,65 @@ def history(out: Path, *options: str) -> str:
 
 
 def test_batch_state_keeps_the_release_of_a_month_rerun_after_it(
-    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, dict],
+    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, ReleaseRecord],
 ) -> None:
     out, first, rerun, released = rerun_after_release
     state = batch_states(OutputFolder(out))[MONTH]
     assert (state.run_id, state.state) == (rerun.run_id, "none")
     assert (state.released_by, state.released_at, state.released_run) == (
         APPROVER,
-        released["released_at"],
+        released.released_at,
         first.run_id,
     )
     assert state.difference_to_next_batch
 
 
 def test_history_json_shows_who_released_the_batch_of_a_rerun_month(
-    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, dict],
+    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, ReleaseRecord],
 ) -> None:
     out, first, rerun, released = rerun_after_release
     rows = {row["run_id"]: row for row in json.loads(history(out, "--json"))}
+    assert rerun.manifest is not None and first.manifest is not None
+    release_text = f"released by {APPROVER} at {released.released_at} (run {first.run_id})"
     published = rows[rerun.run_id]
-    assert published["published"] is True
-    assert (
-        published["released_by"],
-        published["released_at"],
-        published["released_run"],
-    ) == (APPROVER, released["released_at"], first.run_id)
-    assert published["difference_to_next_batch"] is True
-    assert "difference to the next batch" in published["batch"]
+    # Every key, in the order history --json has always printed them.
+    assert list(published.items()) == [
+        ("month", MONTH),
+        ("run_id", rerun.run_id),
+        ("published", True),
+        ("started_at", rerun.manifest.started_at),
+        ("supersedes", first.run_id),
+        ("reason", "March earning corrected"),
+        ("batch", f"{release_text}; difference to the next batch"),
+        ("released_by", APPROVER),
+        ("released_at", released.released_at),
+        ("released_run", first.run_id),
+        ("difference_to_next_batch", True),
+    ]
     # The run whose batch was paid says so too, though it no longer publishes the month.
     paid = rows[first.run_id]
-    assert (paid["published"], paid["released_by"], paid["released_run"]) == (
-        False,
-        APPROVER,
-        first.run_id,
-    )
-    assert paid["difference_to_next_batch"] is False
+    assert paid == {
+        "month": MONTH,
+        "run_id": first.run_id,
+        "published": False,
+        "started_at": first.manifest.started_at,
+        "supersedes": None,
+        "reason": None,
+        "batch": release_text,
+        "released_by": APPROVER,
+        "released_at": released.released_at,
+        "released_run": first.run_id,
+        "difference_to_next_batch": False,
+    }
 
 
 def test_history_table_shows_the_release_and_the_difference_to_the_next_batch(
-    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, dict],
+    rerun_after_release: tuple[Path, RunOutcome, RunOutcome, ReleaseRecord],
 ) -> None:
     out, first, rerun, released = rerun_after_release
     (line,) = [line for line in history(out).splitlines() if rerun.run_id in line]
-    assert f"released by {APPROVER} at {released['released_at']} (run {first.run_id})" in line
-    assert "difference to the next batch" in line
+    release_text = f"released by {APPROVER} at {released.released_at} (run {first.run_id})"
+    assert f"{release_text}; difference to the next batch" in line
     assert " none" not in line
 
 
@@ -122,9 +138,7 @@ def test_history_of_a_released_month_names_the_run(tmp_path: Path) -> None:
     first = run(inputs, out, MONTH)
     released = release(out, MONTH, APPROVER).release
     (row,) = json.loads(history(out, "--json"))
-    assert (
-        row["batch"] == f"released by {APPROVER} at {released['released_at']} (run {first.run_id})"
-    )
+    assert row["batch"] == f"released by {APPROVER} at {released.released_at} (run {first.run_id})"
     assert (row["released_by"], row["released_run"]) == (APPROVER, first.run_id)
     assert row["difference_to_next_batch"] is False
 

@@ -67,7 +67,7 @@ def test_kill_leaves_published_data_as_it_was(stage: str, tmp_path: Path) -> Non
     with run_lock(OutputFolder(out)):
         pass
     assert published_bytes(out) == before
-    assert read_registry(OutputFolder(out))["2026-04"]["run_id"] == first.run_id
+    assert read_registry(OutputFolder(out))["2026-04"].run_id == first.run_id
     assert [p.name for p in (out / "runs").iterdir()] == [first.run_id]
     assert not any((out / "payouts").rglob(".*")), "no hidden or temporary file in payouts/"
     pl.scan_parquet(out / "payouts").collect()
@@ -148,7 +148,7 @@ def test_kill_during_release_leaves_none_or_all_of_it(
     if command == "run":
         # The next month's batch rests on the release as it ended up: never counted twice.
         february = pl.read_parquet(
-            folder.run_dir(read_registry(folder)["2026-02"]["run_id"]) / "statements.parquet"
+            folder.run_dir(read_registry(folder)["2026-02"].run_id) / "statements.parquet"
         )
         owed = dict(zip(february.get_column("currency"), february.get_column("owed"), strict=True))
         assert {k: str(v) for k, v in owed.items()} == {"USD": "250.00", "JPY": "40000.00"}

@@ -271,9 +271,9 @@ def test_blank_line_in_the_middle_is_reported_not_lost(tmp_path: Path) -> None:
     # Its month is empty, so it belongs to no month: every run reports it, never lost
     # (docs/inputs.md, "Hostile input").
     reconciliation = published.reconciliation
-    assert (reconciliation["in_scope_rows"], reconciliation["routed_rows"]) == (3, 1)
-    assert reconciliation["exception_rows"] == 2
-    assert reconciliation["holds"]
+    assert (reconciliation.in_scope_rows, reconciliation.routed_rows) == (3, 1)
+    assert reconciliation.exception_rows == 2
+    assert reconciliation.holds
 
 
 def test_blank_line_in_the_middle_of_plans_keeps_later_plans_numbered(tmp_path: Path) -> None:

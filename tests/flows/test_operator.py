@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from flows.cli import ALLOCATOR_SETTINGS, POLARS_ALLOCATOR_DEFAULTS, app
 from flows.errors import InputRejected
-from flows.manifest import Manifest
 from flows.month import RunOptions, RunOutcome
 from flows.orchestration import summary_markdown
+from flows.records import Manifest
 from flows.run import run_month
 from tests.flows.corrections import correct_earning
 from tests.flows.test_kill import published_bytes
@@ -69,7 +69,9 @@ def test_a_missing_input_file_is_refused_before_prefect(inputs: Path, tmp_path: 
         app, ["run", "--month", MONTH, "--input", str(inputs), "--output", str(tmp_path / "o")]
     )
     assert result.exit_code == 3, result.output
-    assert "plans.csv" in result.stderr
+    assert result.stderr == (
+        f"coop-payouts: {inputs}: the required file plans.csv (or .parquet) is missing\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -63,6 +64,9 @@ def test_flow_run_completes_with_both_artifacts(
     assert state.is_completed()
     summary = state.result()
     assert summary["status"] == "published"
+    # The flow's return value is JSON-able, its manifest as manifest.json holds it.
+    manifest = json.loads((Path(summary["run_dir"]) / "manifest.json").read_text(encoding="utf-8"))
+    assert json.loads(json.dumps(summary))["manifest"] == manifest
     artifacts = _artifacts(state.state_details.flow_run_id)
     assert set(artifacts) == {SUMMARY_KEY, TOP_PAYOUTS_KEY}
     markdown = artifacts[SUMMARY_KEY].data

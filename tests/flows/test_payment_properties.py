@@ -267,11 +267,11 @@ def apply(step: int, operation: tuple, inputs: Path, out: Path, amounts: Amounts
         assert folder_bytes(out) == before
         return
     model.published_at[month] = step
-    event(f"{kind}: batch {outcome.manifest.payments['batch']}")
+    event(f"{kind}: batch {outcome.manifest.payments.batch}")
     for status in pl.read_parquet(outcome.run_dir / "statements.parquet").get_column("status"):
         event(f"status {status}")
     check_bank_file(outcome.run_dir / "payments.csv")
-    if outcome.manifest.payments["batch"] == "proposed":
+    if outcome.manifest.payments.batch == "proposed":
         model.batches[outcome.manifest.payment_date] = Batch(outcome.run_id, month, step)
         assert outcome.manifest.payment_date not in model.released
 

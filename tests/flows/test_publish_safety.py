@@ -55,7 +55,7 @@ def month_run_ids(out: Path) -> set[str]:
 def assert_settled(out: Path, published_run: str) -> None:
     """The month is wholly the registry's run, and no trace of the publish is left."""
     folder = OutputFolder(out)
-    assert read_registry(folder)[MONTH]["run_id"] == published_run
+    assert read_registry(folder)[MONTH].run_id == published_run
     assert month_run_ids(out) == {published_run}
     assert not folder.journal.exists()
     assert not [p.name for p in folder.staging.iterdir() if p.name.startswith("backup-")]
@@ -257,7 +257,7 @@ def test_a_read_only_output_folder_is_named_in_one_sentence(
         if line.startswith(f"| {MONTH}")
     ]
     assert [(row[1], row[2]) for row in rows] == [(first.run_id, "yes")]
-    assert read_registry(OutputFolder(out))[MONTH]["run_id"] == first.run_id
+    assert read_registry(OutputFolder(out))[MONTH].run_id == first.run_id
 
 
 @pytest.mark.parametrize("command", ["run", "check"])

@@ -89,7 +89,7 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
     # March is corrected down by 100 after its release: no second March batch, no negative.
     correct_earning(inputs, "E-03", "0.00")
     corrected = run(inputs, out, "2026-03", reason="March earning withdrawn")
-    assert corrected.manifest.payments["batch"] == "none"
+    assert corrected.manifest.payments.batch == "none"
     assert "goes to the next batch" in corrected.message
     assert pl.read_parquet(corrected.run_dir / "statements.parquet").height == 0
     assert (out / "releases" / "2026-04-15" / "payments.csv").read_bytes() == bank
@@ -106,7 +106,7 @@ def test_balance_minimum_release_and_a_correction_recovered(months: tuple[Path, 
         Decimal("200.00"),
         Decimal("200.00"),
     )
-    assert april.manifest.payments["reconciliation"]["holds"]
+    assert april.manifest.payments.reconciliation.holds
 
 
 def test_release_refusals(months: tuple[Path, Path]) -> None:
@@ -127,7 +127,7 @@ def test_release_refusals(months: tuple[Path, Path]) -> None:
         release(out, "2026-03", "Megan Bowen")
     # The earnings file changed, so March's rerun needs a reason like any changed input.
     march = run(inputs, out, "2026-03", reason="February corrected")
-    assert march.manifest.payments["batch"] == "proposed"
+    assert march.manifest.payments.batch == "proposed"
     assert release(out, "2026-03", "Megan Bowen").status == "released"
 
 
@@ -153,7 +153,7 @@ def test_an_earlier_month_of_another_period_makes_the_batch_stale_and_a_rerun_fi
     out = tmp_path / "out"
     run(inputs, out, "2026-04")
     june = run(inputs, out, "2025-06")
-    assert "2026-04" in june.manifest.payments["stale_batches"]
+    assert "2026-04" in june.manifest.payments.stale_batches
     with pytest.raises(Refused):  # June 2025's batch goes first
         release(out, "2026-04", "Megan Bowen")
     release(out, "2025-06", "Megan Bowen")
@@ -213,7 +213,7 @@ def test_a_month_published_late_behind_a_release_has_no_batch_to_release(
     run(inputs, out, "2026-03")
     release(out, "2026-03", "Megan Bowen")
     february = run(inputs, out, "2026-02")
-    assert february.manifest.payments["batch"] == "none"
+    assert february.manifest.payments.batch == "none"
     # February's own payment date (2026-03-15) was never released: the sentence names the
     # released batch it is behind.
     with pytest.raises(Refused, match="behind the batch of 2026-04-15, released by Megan Bowen"):

@@ -80,7 +80,7 @@ def test_a_rerun_since_the_review_is_refused_naming_both_runs(tmp_path: Path) ->
     assert reviewed in str(refused.value) and rerun in str(refused.value)
     assert snapshot(out) == before
     done = release_month(out, JANUARY, "Megan Bowen", run_id=rerun)
-    assert done.release["run_id"] == rerun
+    assert done.release.run_id == rerun
 
 
 def test_a_run_of_another_folder_or_month_is_refused(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 from flows import report
-from flows.manifest import Manifest
 from flows.month import RunOptions, RunOutcome
+from flows.records import Manifest
 from flows.run import run_month
 from tests.flows.corrections import correct_earning
 

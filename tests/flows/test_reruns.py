@@ -51,7 +51,7 @@ def test_changed_rerun_without_reason_is_refused(inputs: Path, tmp_path: Path) -
         _run(inputs, out)
     assert refused.value.exit_code == 4
     assert [p.name for p in (out / "runs").iterdir()] == [first.run_id]
-    assert read_registry(OutputFolder(out))["2026-04"]["run_id"] == first.run_id
+    assert read_registry(OutputFolder(out))["2026-04"].run_id == first.run_id
 
 
 def test_changed_rerun_with_reason_supersedes_and_lists_changes(

@@ -219,10 +219,9 @@ def test_each_release_writes_the_bank_file_and_the_ledger(corrected: Sequence) -
 def test_a_correction_after_release_proposes_no_batch(corrected: Sequence) -> None:
     rerun = corrected.runs["2026-03-corrected"]
     assert rerun.manifest is not None and rerun.run_dir is not None
-    assert rerun.manifest.payments["batch"] == "none"
+    assert rerun.manifest.payments.batch == "none"
     assert {
-        d["currency"]: Decimal(d["difference"])
-        for d in rerun.manifest.payments["difference_to_next_batch"]
+        d.currency: Decimal(d.difference) for d in rerun.manifest.payments.difference_to_next_batch
     } == {
         "EUR": Decimal("0.00"),
         "GBP": Decimal("-2015.50"),

@@ -160,9 +160,9 @@ def check_run(
     registry = settled_publishes(out, tmp_path, env)
     assert (MONTH in registry) == published
     if published:
-        assert registry[MONTH]["run_id"] in stderr
+        assert registry[MONTH].run_id in stderr
     assert [p.name for p in (out / "runs").iterdir()] == (
-        [registry[MONTH]["run_id"]] if published else []
+        [registry[MONTH].run_id] if published else []
     )
     return took
 

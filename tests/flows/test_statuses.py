@@ -92,7 +92,7 @@ def february(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     corrected = run_month(
         RunOptions(month="2026-01", input_dir=inputs, output_dir=out, reason="January corrected")
     )
-    assert corrected.manifest.payments["batch"] == "none"
+    assert corrected.manifest.payments.batch == "none"
     outcome = run_month(RunOptions(month="2026-02", input_dir=inputs, output_dir=out))
     return outcome.run_dir, out
 

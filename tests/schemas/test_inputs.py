@@ -241,8 +241,8 @@ def test_invalid_amount_never_reaches_a_payout(amount: str, currency: str) -> No
         None,
         None,
     )
-    assert result.reconciliation["holds"]
-    assert [c["input_amount"] for c in result.reconciliation["per_currency"]] == ["100.00"]
+    assert result.reconciliation.holds
+    assert [c.input_amount for c in result.reconciliation.per_currency] == ["100.00"]
 
 
 def test_each_currency_in_one_file_allows_its_own_decimals() -> None:

@@ -7,25 +7,76 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pandera.errors
+import pandera.polars
 import polars as pl
 import pytest
 
 from coop_rules.money import MONEY
 from coop_rules.payments import (
+    LEDGER_COLUMNS,
+    OWED_CHANGE_SCHEMA,
     PAYABLE_SCHEMA,
+    PAYMENT_ORDER_COLUMNS,
     PROFILE_SCHEMA,
     PROPOSED_SCHEMA,
     RELEASED_SCHEMA,
+    STATEMENT_COLUMNS,
+    STATEMENT_SCHEMA,
     ledger_rows,
     payment_orders,
     statement_rows,
 )
+from coop_rules.payouts import PAYOUT_COLUMNS
+from coop_rules.reruns import CHANGE_COLUMNS
 from coop_rules.vocabulary import PaymentStatus
-from schemas.outputs import Exceptions, Ledger, PaymentOrders, Payouts, Statements
+from schemas.outputs import (
+    Changes,
+    Exceptions,
+    Ledger,
+    OwedChanges,
+    PaymentOrders,
+    Payouts,
+    Statements,
+)
 from tests.coop_rules import builders as b
 
 D = Decimal
 SCHEMA_ERRORS = (pandera.errors.SchemaError, pandera.errors.SchemaErrors)
+
+
+# --- One source per contract: a rule declares the columns it makes, its model checks them ------
+
+# (model, the column tuple of the rule that makes its rows): coop_rules may not import schemas,
+# so the rule's tuple is the source and each model is held to it here.
+RULE_COLUMNS = [
+    pytest.param(Payouts, PAYOUT_COLUMNS, id="payouts-PAYOUT_COLUMNS"),
+    pytest.param(Statements, STATEMENT_COLUMNS, id="statements-STATEMENT_COLUMNS"),
+    pytest.param(PaymentOrders, PAYMENT_ORDER_COLUMNS, id="payments-PAYMENT_ORDER_COLUMNS"),
+    pytest.param(Ledger, LEDGER_COLUMNS, id="ledger-LEDGER_COLUMNS"),
+    pytest.param(Changes, CHANGE_COLUMNS, id="changes-CHANGE_COLUMNS"),
+    pytest.param(OwedChanges, tuple(OWED_CHANGE_SCHEMA), id="owed_changes-OWED_CHANGE_SCHEMA"),
+]
+
+
+@pytest.mark.parametrize(("model", "columns"), RULE_COLUMNS)
+def test_an_output_model_has_the_columns_of_its_rule_in_order(
+    model: type[pandera.polars.DataFrameModel], columns: tuple[str, ...]
+) -> None:
+    assert tuple(model.to_schema().columns) == columns
+
+
+@pytest.mark.parametrize(
+    ("model", "schema"),
+    [
+        pytest.param(Statements, STATEMENT_SCHEMA, id="statements-STATEMENT_SCHEMA"),
+        pytest.param(OwedChanges, OWED_CHANGE_SCHEMA, id="owed_changes-OWED_CHANGE_SCHEMA"),
+    ],
+)
+def test_an_output_model_has_the_types_of_its_rule(
+    model: type[pandera.polars.DataFrameModel], schema: dict[str, pl.DataType]
+) -> None:
+    columns = model.to_schema().columns
+    assert {name: column.dtype.type for name, column in columns.items()} == schema
 
 
 @pytest.fixture(scope="module")
