@@ -47,14 +47,7 @@ SHEETS = (
     ("Changes", "changes.parquet"),
     ("Owed changes", "owed_changes.parquet"),
 )
-# Money columns: shown with the currency of their row.
-MONEY_SUFFIXES = ("_amount", "_difference")
-MONEY_COLUMNS = {"amount", "owed", "payable_this_month", "brought_forward", "before", "after"}
 NUMBER_COLUMNS = {"row_number", "earnings_count", "plan_count", "plans", "rows", "accounts"}
-
-
-def is_money(column: str) -> bool:
-    return column in MONEY_COLUMNS or column.endswith(MONEY_SUFFIXES)
 
 
 def write_report(manifest: Manifest, run_dir: Path, path: Path) -> None:
@@ -156,6 +149,9 @@ def write_frame(sheet: Worksheet, frame: pl.DataFrame, formats: Formats) -> int:
         sheet.write_string(0, col, name, formats.header)
     widths = [len(name) + 2 for name in columns]
     has_currency = "currency" in columns
+    # Every decimal column is money (`read` gives the bank file's amounts as decimals): shown
+    # with the currency of its row.
+    money = {name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Decimal)}
     texts = 0
     for row, values in enumerate(frame.iter_rows(), start=1):
         currency = values[columns.index("currency")] if has_currency else None
@@ -163,7 +159,7 @@ def write_frame(sheet: Worksheet, frame: pl.DataFrame, formats: Formats) -> int:
             name = columns[col]
             fmt = (
                 formats.amount(currency)
-                if is_money(name)
+                if name in money
                 else formats.date
                 if isinstance(value, dt.date) and not isinstance(value, dt.datetime)
                 else formats.integer

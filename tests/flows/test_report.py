@@ -186,3 +186,33 @@ def test_a_check_writes_no_workbook(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_month(RunOptions(month="2026-04", input_dir=SAMPLE, output_dir=out, dry_run=True))
     assert not list(out.rglob("report.xlsx"))
+
+
+@pytest.mark.parametrize("name", ["Payouts", "Statement", "Payments", "Changes", "Owed changes"])
+def test_every_amount_column_has_its_currency_format(
+    runs: tuple[RunOutcome, RunOutcome], name: str
+) -> None:
+    """Every decimal column of a run file is an amount in the workbook, whatever its name
+    (the Owed changes sheet's `difference` among them)."""
+    files = {
+        "Payouts": "payouts.parquet",
+        "Statement": "statements.parquet",
+        "Payments": "payments.csv",
+        "Changes": "changes.parquet",
+        "Owed changes": "owed_changes.parquet",
+    }
+    rerun = runs[1]
+    frame = report.read(rerun.run_dir / files[name])
+    money = [column for column, dtype in frame.schema.items() if isinstance(dtype, pl.Decimal)]
+    assert money
+    sheet = workbook(rerun)[name]
+    header = [cell.value for cell in sheet[1]]
+    formats = {
+        (column, row[header.index("currency")].value, row[header.index(column)].number_format)
+        for row in sheet.iter_rows(min_row=2)
+        for column in money
+        if row[header.index(column)].value is not None
+    }
+    assert formats, name
+    for column, currency, number_format in formats:
+        assert number_format == ("#,##0" if currency == "JPY" else "#,##0.00"), column
