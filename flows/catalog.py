@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 
 from coop_rules.vocabulary import Dataset
-from flows import io
+from flows import files
 from flows.month import MonthRun
 from flows.records import OutputRecord
 
@@ -94,12 +94,12 @@ def scan(run: MonthRun, name: Handover | Dataset, columns: list[str] | None = No
 
 def save_file(run: MonthRun, name: RunFile, frame: pl.DataFrame) -> OutputRecord:
     """Write a Parquet file of the staged run folder; its record for the manifest."""
-    return OutputRecord(io.write_parquet_atomic(frame, path(run, name)), frame.height)
+    return OutputRecord(files.write_parquet_atomic(frame, path(run, name)), frame.height)
 
 
 def save_bytes(run: MonthRun, name: RunFile, data: bytes, rows: int) -> OutputRecord:
     """Write a file of the staged run folder from its bytes; its record for the manifest."""
-    return OutputRecord(io.write_bytes_atomic(data, path(run, name)), rows)
+    return OutputRecord(files.write_bytes_atomic(data, path(run, name)), rows)
 
 
 def load_file(run: MonthRun, name: RunFile, columns: list[str] | None = None) -> pl.DataFrame:
@@ -116,7 +116,7 @@ def month_part(run: MonthRun, dataset: str) -> Path:
 def save_part(run: MonthRun, dataset: str, frame: pl.DataFrame) -> None:
     """Write the staged file of a published dataset (hive partitions hold no partition
     column: the caller drops it)."""
-    io.write_parquet_atomic(frame, month_part(run, dataset))
+    files.write_parquet_atomic(frame, month_part(run, dataset))
 
 
 def _write(to: Path, write: Callable[[Path], object]) -> None:
@@ -125,7 +125,7 @@ def _write(to: Path, write: Callable[[Path], object]) -> None:
     try:
         write(to)
     except BaseException as error:
-        raise io.write_error(error, to) from error
+        raise files.write_error(error, to) from error
 
 
 class Spill:

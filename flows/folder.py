@@ -34,8 +34,8 @@ from typing import TextIO
 
 from flows import interrupts
 from flows.errors import DiskFull, OutputUnusable, Refused, RunError
+from flows.files import write_bytes_atomic
 from flows.interrupts import Commit
-from flows.io import write_bytes_atomic
 from flows.options import check_output
 from flows.records import (
     Manifest,

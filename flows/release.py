@@ -28,7 +28,7 @@ import polars as pl
 
 from coop_rules.money import to_money
 from coop_rules.payments import ledger_rows
-from flows import batches, chain, interrupts, io
+from flows import batches, chain, files, interrupts
 from flows.errors import ChainBroken, OutputUnusable, Refused, ReleaseNotPlaced, UsageError
 from flows.folder import OutputFolder, read_registry, run_lock
 from flows.manifest import currency_digits, shown_amount
@@ -232,15 +232,15 @@ def _release(
         released_at=released_at.isoformat(),
         totals=_totals(ledger),
         bank_file_sha256=hashlib.sha256(bank_file).hexdigest(),
-        ledger_sha256=io.write_parquet_atomic(ledger.drop("payment_date"), staged_ledger),
+        ledger_sha256=files.write_parquet_atomic(ledger.drop("payment_date"), staged_ledger),
         previous_release=previous_release,
         previous_release_sha256=previous_sha256,
     )
     record = record_bytes(release)
-    io.write_bytes_atomic(bank_file, staged_dir / "payments.csv")
-    io.write_bytes_atomic(record, staged_dir / "release.json")
+    files.write_bytes_atomic(bank_file, staged_dir / "payments.csv")
+    files.write_bytes_atomic(record, staged_dir / "release.json")
     head = chain.head_record(state.payment_date, record, chain.chain_length(folder) + 1)
-    io.write_bytes_atomic(record_bytes(head), staged_head)
+    files.write_bytes_atomic(record_bytes(head), staged_head)
     moves = list(zip((staged_ledger, staged_dir, staged_head), targets, strict=True))
     journal = ReleaseJournal(
         [(str(a.relative_to(folder.root)), str(b.relative_to(folder.root))) for a, b in moves]
@@ -249,7 +249,7 @@ def _release(
     # waits for it, then says it was released (docs/operations.md, "Stopping a command").
     commit = interrupts.Commit("released", month, state.run_id, folder.root)
     with interrupts.held(), interrupts.commit_point(commit):
-        io.write_bytes_atomic(record_bytes(journal, indent=None), folder.release_journal)
+        files.write_bytes_atomic(record_bytes(journal, indent=None), folder.release_journal)
     _place(folder, month, moves)
     return release
 

@@ -224,7 +224,7 @@ def earning_rows(draw: st.DrawFn, noise: Noise, keys: list[PlanKey]) -> list[Row
 
 
 def text_frame(dataset: Dataset, rows: list[Row]) -> pl.DataFrame:
-    """Rows as `flows.io.read_text` hands them over: text columns and the 1-based `ROW`."""
+    """Rows as `flows.reading.read_text` hands them over: text columns and the 1-based `ROW`."""
     columns = INPUTS[dataset].columns
     return pl.DataFrame(
         [dict(zip(columns, row, strict=True)) for row in rows],

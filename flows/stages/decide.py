@@ -24,7 +24,7 @@ from coop_rules.reconciliation import Reconciliation, reconcile
 from coop_rules.reruns import change_totals, changes
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
-from flows import catalog, io
+from flows import catalog, files
 from flows.catalog import Handover, RunFile
 from flows.errors import InputRejected, ReconciliationFailed
 from flows.folder import OutputFolder
@@ -280,9 +280,9 @@ def keep_rejected(run: MonthRun, exceptions: pl.DataFrame) -> Path:
     the published datasets: `rejected/<run_id>/exceptions.csv` and `.parquet`. Returns the CSV."""
     folder = run.folder.rejected / run.run_id
     folder.mkdir(parents=True, exist_ok=True)
-    io.write_parquet_atomic(exceptions, folder / "exceptions.parquet")
+    files.write_parquet_atomic(exceptions, folder / "exceptions.parquet")
     csv = folder / "exceptions.csv"
-    io.write_bytes_atomic(io.spreadsheet_csv(exceptions), csv)
+    files.write_bytes_atomic(files.spreadsheet_csv(exceptions), csv)
     return csv
 
 

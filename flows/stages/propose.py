@@ -21,7 +21,7 @@ from coop_rules.integrity import OK
 from coop_rules.money import LARGEST, MONEY, to_wide
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
-from flows import batches, catalog, io
+from flows import batches, catalog, files
 from flows.catalog import RunFile
 from flows.errors import ReconciliationFailed, RunError
 from flows.folder import read_registry
@@ -271,7 +271,7 @@ def _write_batch(run: MonthRun, batch: Batch) -> dict[str, OutputRecord]:
     return {
         RunFile.STATEMENTS.value: catalog.save_file(run, RunFile.STATEMENTS, batch.statements),
         RunFile.PAYMENTS.value: catalog.save_bytes(
-            run, RunFile.PAYMENTS, io.payments_csv(orders_text), batch.orders.height
+            run, RunFile.PAYMENTS, files.payments_csv(orders_text), batch.orders.height
         ),
     }
 
@@ -297,7 +297,7 @@ def _behind_release(
     outputs = {
         RunFile.STATEMENTS.value: catalog.save_file(run, RunFile.STATEMENTS, statements),
         RunFile.PAYMENTS.value: catalog.save_bytes(
-            run, RunFile.PAYMENTS, io.payments_csv(orders), 0
+            run, RunFile.PAYMENTS, files.payments_csv(orders), 0
         ),
         RunFile.OWED_CHANGES.value: _write_owed_changes(run, changed),
     }

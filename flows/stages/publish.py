@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from coop_rules.calendar import payment_date
-from flows import catalog, io
+from flows import catalog, files
 from flows.batches import statement_file
 from flows.catalog import RunFile
 from flows.folder import DATASETS, publish, read_registry
@@ -86,7 +86,7 @@ def write_workbook(manifest: Manifest, staged: Path) -> OutputRecord:
     """The run's workbook, written beside its files before they are published (atomically,
     like every run file), and its record for the manifest."""
     path = staged / RunFile.REPORT
-    return OutputRecord(io.write_atomic(path, lambda to: write_report(manifest, staged, to)), 0)
+    return OutputRecord(files.write_atomic(path, lambda to: write_report(manifest, staged, to)), 0)
 
 
 def publish_month(run: MonthRun, staged: Staged) -> RunOutcome:
@@ -94,7 +94,7 @@ def publish_month(run: MonthRun, staged: Staged) -> RunOutcome:
     manifest = build_manifest(run, staged)
     progress.info("writing the workbook")
     manifest.outputs[RunFile.REPORT.value] = write_workbook(manifest, run.staged)
-    io.write_bytes_atomic(manifest.to_json(), catalog.path(run, RunFile.MANIFEST))
+    files.write_bytes_atomic(manifest.to_json(), catalog.path(run, RunFile.MANIFEST))
     progress.info("publishing")
     parts = {dataset: catalog.month_part(run, dataset) for dataset in DATASETS}
     targets = {}

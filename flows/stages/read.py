@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from coop_rules.vocabulary import Dataset
-from flows import io
+from flows import reading
 from flows.errors import Refused
 from flows.folder import OutputFolder, read_registry
 from flows.month import MonthRun, progress
@@ -18,18 +18,18 @@ from flows.stages import Stage
 from flows.stages.summaries import ReadInputs, input_digest, needs_reason
 
 
-def fingerprint(files: dict[Dataset, io.InputFile]) -> dict[str, str]:
+def fingerprint(files: dict[Dataset, reading.InputFile]) -> dict[str, str]:
     """sha256 of each input file, two at a time (hashing releases the GIL)."""
     ordered = sorted(files.items())
     with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = list(pool.map(lambda item: io.input_sha256(item[1]), ordered))
+        digests = list(pool.map(lambda item: reading.input_sha256(item[1]), ordered))
     return {dataset.value: digest for (dataset, _), digest in zip(ordered, digests, strict=True)}
 
 
 def read_inputs(run: MonthRun) -> ReadInputs:
     """Find and fingerprint the inputs; refuse a rerun of changed inputs without --reason."""
-    files = io.find_inputs(run.options.input_dir)
-    extras = {dataset.value: io.input_columns(file) for dataset, file in sorted(files.items())}
+    files = reading.find_inputs(run.options.input_dir)
+    extras = {dataset.value: reading.input_columns(file) for dataset, file in sorted(files.items())}
     progress.info("fingerprinting inputs")
     shas = fingerprint(files)
     digest = input_digest(shas, run.rules.sha256)
@@ -55,9 +55,9 @@ def refuse_early(
     """What a run would refuse at stage read, judged before Prefect starts (docs/operations.md):
     missing input files, every one named, and headers; a published month whose inputs or
     rules changed, without --reason. The inputs are fingerprinted only in that last case."""
-    files = io.find_inputs(input_dir)
+    files = reading.find_inputs(input_dir)
     for file in files.values():
-        io.input_columns(file)
+        reading.input_columns(file)
     if reason:
         return
     registry = read_registry(OutputFolder(output))

@@ -32,7 +32,7 @@ from coop_rules.integrity import OK, PLAN_KEY
 from coop_rules.money import MONEY, ZERO, to_money
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import ROW, Dataset
-from flows import catalog, io
+from flows import catalog, reading
 from flows.catalog import Handover
 from flows.defaults import DEFAULTS
 from flows.errors import InputRejected
@@ -469,7 +469,7 @@ def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
         catalog.Spill(run),
     )
     with sums_fit(run.month):
-        for checked in checked_in_order(tally, io.text_chunks(file, run.options.chunk_rows)):
+        for checked in checked_in_order(tally, reading.text_chunks(file, run.options.chunk_rows)):
             tally.take(checked)
             progress.info(f"{file.name}: {tally.rows:,} rows checked and routed")
         earnings = tally.finish()

@@ -12,7 +12,7 @@ import polars as pl
 
 from coop_rules.reconciliation import Reconciliation
 from coop_rules.vocabulary import Dataset
-from flows import io
+from flows import reading
 from flows.records import (
     ChangeSummary,
     ExceptionCount,
@@ -53,7 +53,7 @@ class ReadInputs:
     """Stage read: the input files of a run, their sha256 and extra columns, and the published
     run of the month (if any) with whether the inputs or rules changed since it."""
 
-    files: dict[Dataset, io.InputFile]
+    files: dict[Dataset, reading.InputFile]
     sha256: dict[str, str]
     extra_columns: dict[str, list[str]]
     input_digest: str

@@ -25,7 +25,7 @@ from coop_rules.integrity import OK, PLAN_KEY
 from coop_rules.routing import period_of_month
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import ROW, Code, Dataset
-from flows import catalog, io
+from flows import catalog, reading
 from flows.catalog import Handover
 from flows.folder import read_registry
 from flows.month import MonthRun, progress
@@ -236,7 +236,7 @@ def validate_inputs(run: MonthRun, inputs: ReadInputs) -> Validated:
         file = inputs.files.get(dataset)
         if file is not None:
             progress.info(f"reading {file.name}")
-            text[dataset] = io.read_text(file)[0]
+            text[dataset] = reading.read_text(file)[0]
     rows = {dataset.value: frame.height for dataset, frame in text.items() if frame is not None}
     progress.info("checking programs, plans and limits")
     references = check_references(text, run.rules.settings)

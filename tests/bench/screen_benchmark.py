@@ -20,7 +20,7 @@ import polars as pl
 
 from coop_rules.settings import parse_rules
 from coop_rules.vocabulary import Dataset
-from flows.io import find_inputs, read_text
+from flows.reading import find_inputs, read_text
 from flows.rules import default_rules_path
 from schemas.inputs import INPUTS, passes, schema_for
 

@@ -1,6 +1,6 @@
 """Valid input rows as text, with overrides, so that each test case reads as one line.
 
-Rows are dicts of column -> text (None is an empty field), the way `flows.io.read_text` hands
+Rows are dicts of column -> text (None is an empty field), the way `flows.reading.read_text` hands
 them over; `text_frame` turns them into a frame of `pl.String` columns plus the 1-based row
 number `__row`. The defaults make one Approved USD plan of the FY26 Azure Co-op period with a
 limit of 10000.00 in force since 2025-07, and one 100.00 USD earning in April 2026.
@@ -129,7 +129,7 @@ def payment_profile(**overrides: str | None) -> Row:
 
 
 def text_frame(dataset: Dataset, rows: list[Row]) -> pl.DataFrame:
-    """A frame as `flows.io.read_text` gives it: every column text, plus `__row` from 1."""
+    """A frame as `flows.reading.read_text` gives it: every column text, plus `__row` from 1."""
     columns = INPUTS[dataset].columns
     for row in rows:
         unknown = set(row) - set(columns)
@@ -230,7 +230,7 @@ def money(text: str | None) -> Decimal | None:
 
 
 def write_folder(folder: Path, datasets: dict[str, list[Row]]) -> Path:
-    """An input folder: one CSV of text columns per dataset stem, as `flows/io.py` reads them.
+    """An input folder: one CSV of text columns per dataset stem, as `flows/reading.py` reads them.
     Without a `payment_profiles` entry, every partner of the plans is enrolled."""
     folder.mkdir(parents=True, exist_ok=True)
     if "payment_profiles" not in datasets:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from flows import io
+from flows import files
 from flows.folder import OutputFolder, read_registry
 from flows.release import release_month
 
@@ -27,7 +27,7 @@ def pause() -> None:
 
 def main() -> None:
     point, output_dir, month = sys.argv[1:4]
-    real_write = io.write_bytes_atomic
+    real_write = files.write_bytes_atomic
     real_replace = os.replace
 
     def write(data: bytes, path: Path) -> str:
@@ -43,7 +43,7 @@ def main() -> None:
         if point == "renamed" and "ledger" in Path(dst).parts:
             pause()
 
-    io.write_bytes_atomic = write  # type: ignore[assignment]
+    files.write_bytes_atomic = write  # type: ignore[assignment]
     os.replace = replace  # type: ignore[assignment]
     run_id = read_registry(OutputFolder(Path(output_dir)))[month].run_id
     release_month(Path(output_dir), month, "Megan Bowen", run_id=run_id)

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from flows import files
 from flows import folder as output_folder
-from flows import io
 from flows.month import RunOptions, progress
 from flows.run import run_month
 
@@ -38,14 +38,14 @@ def main() -> None:
     progress.addHandler(PauseAt())
 
     if stage == "writing":
-        real_write = io.write_parquet_atomic
+        real_write = files.write_parquet_atomic
 
         def write_then_pause(frame, path: Path) -> str:
             digest = real_write(frame, path)
             pause()
             return digest
 
-        io.write_parquet_atomic = write_then_pause  # type: ignore[assignment]
+        files.write_parquet_atomic = write_then_pause  # type: ignore[assignment]
 
     if stage == "publishing":
         real_replace = os.replace

@@ -37,8 +37,8 @@ def main() -> None:
     from flows.cli import main as cli
 
     # isort: split
+    from flows import files, orchestration
     from flows import folder as output_folder
-    from flows import io, orchestration
     from flows.month import progress
 
     if point == "computing":
@@ -88,7 +88,7 @@ def main() -> None:
         output_folder.list_runs = pause_then_list  # type: ignore[assignment]
 
     if point in ("staged", "released"):
-        real_write = io.write_bytes_atomic
+        real_write = files.write_bytes_atomic
 
         def write_then_pause(data: bytes, path: Path) -> str:
             digest = real_write(data, path)
@@ -105,7 +105,7 @@ def main() -> None:
 
         os.replace = pause_then_replace  # type: ignore[assignment]
 
-        io.write_bytes_atomic = write_then_pause  # type: ignore[assignment]
+        files.write_bytes_atomic = write_then_pause  # type: ignore[assignment]
 
     sys.argv = ["coop-payouts", *args]
     sys.exit(cli())

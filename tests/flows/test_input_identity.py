@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from coop_rules.vocabulary import Dataset
-from flows import io
+from flows import files, reading
 from flows.errors import InputRejected
 from tests.flows.messy_inputs import (
     csv_text,
@@ -64,9 +64,9 @@ def _append(path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_file_read_unchanged_is_hashed_and_read_whole(tmp_path: Path, suffix: str) -> None:
-    file = io.find_inputs(_folder(tmp_path, suffix))[Dataset.EARNINGS]
-    assert io.input_sha256(file) == hashlib.sha256(file.path.read_bytes()).hexdigest()
-    assert sum(chunk.height for chunk in io.text_chunks(file, 1)) == 2
+    file = reading.find_inputs(_folder(tmp_path, suffix))[Dataset.EARNINGS]
+    assert reading.input_sha256(file) == hashlib.sha256(file.path.read_bytes()).hexdigest()
+    assert sum(chunk.height for chunk in reading.text_chunks(file, 1)) == 2
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_a_file_changed_after_it_was_found_is_not_hashed(
     tmp_path: Path, suffix: str, change: str
 ) -> None:
     folder = _folder(tmp_path, suffix)
-    file = io.find_inputs(folder)[Dataset.EARNINGS]
+    file = reading.find_inputs(folder)[Dataset.EARNINGS]
     if change == "rename":
         _replace(folder, file.name)
     elif change == "append":
@@ -90,9 +90,9 @@ def test_a_file_changed_after_it_was_found_is_not_hashed(
     else:
         file.path.unlink()
     with pytest.raises(InputRejected, match=f"^{file.name} {CHANGED}$"):
-        io.input_sha256(file)
+        reading.input_sha256(file)
     with pytest.raises(InputRejected, match=f"^{file.name} {CHANGED}$"):
-        list(io.text_chunks(file))
+        list(reading.text_chunks(file))
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -100,11 +100,11 @@ def test_a_file_replaced_between_the_fingerprint_and_the_read_stops_the_read(
     tmp_path: Path, suffix: str
 ) -> None:
     folder = _folder(tmp_path, suffix)
-    file = io.find_inputs(folder)[Dataset.EARNINGS]
-    io.input_sha256(file)
+    file = reading.find_inputs(folder)[Dataset.EARNINGS]
+    reading.input_sha256(file)
     _replace(folder, file.name)
     with pytest.raises(InputRejected, match=f"^{file.name} {CHANGED}$"):
-        io.read_text(file)
+        reading.read_text(file)
 
 
 @pytest.mark.parametrize(
@@ -119,8 +119,8 @@ def test_a_file_changed_while_its_chunks_are_read_stops_the_read(
     tmp_path: Path, suffix: str, change: str
 ) -> None:
     folder = _folder(tmp_path, suffix)
-    file = io.find_inputs(folder)[Dataset.EARNINGS]
-    chunks = io.text_chunks(file, 1)
+    file = reading.find_inputs(folder)[Dataset.EARNINGS]
+    chunks = reading.text_chunks(file, 1)
     assert next(chunks).item(0, "earning_id") == "E-1"
     if change == "rename":
         _replace(folder, file.name)
@@ -134,7 +134,7 @@ def test_a_file_replaced_while_it_is_hashed_is_not_hashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = _folder(tmp_path)
-    file = io.find_inputs(folder)[Dataset.EARNINGS]
+    file = reading.find_inputs(folder)[Dataset.EARNINGS]
     real = hashlib.sha256
 
     class SwapOnFirstUpdate:
@@ -152,9 +152,9 @@ def test_a_file_replaced_while_it_is_hashed_is_not_hashed(
         def hexdigest(self) -> str:
             return self.digest.hexdigest()
 
-    monkeypatch.setattr(io.hashlib, "sha256", SwapOnFirstUpdate)
+    monkeypatch.setattr(files.hashlib, "sha256", SwapOnFirstUpdate)
     with pytest.raises(InputRejected, match=f"^{file.name} {CHANGED}$"):
-        io.input_sha256(file)
+        reading.input_sha256(file)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -165,22 +165,22 @@ def test_a_run_whose_earnings_are_replaced_after_fingerprinting_publishes_nothin
     read. The run stops with exit 3; a run afterwards records the sha256 of the new bytes."""
     folder = _folder(tmp_path, suffix)
     name = f"earnings{suffix}"
-    read = io.text_chunks
+    read = reading.text_chunks
     new_bytes: list[bytes] = []
 
-    def swap_then_read(file: io.InputFile, chunk_rows: int | None = None) -> Iterator:
+    def swap_then_read(file: reading.InputFile, chunk_rows: int | None = None) -> Iterator:
         if file.name == name and not new_bytes:
             new_bytes.append(_replace(folder, name))
         return read(file, chunk_rows)
 
-    monkeypatch.setattr(io, "text_chunks", swap_then_read)
+    monkeypatch.setattr(reading, "text_chunks", swap_then_read)
     out = tmp_path / "out"
     with pytest.raises(InputRejected, match=f"^{name} {CHANGED}$") as rejected:
         run(folder, out)
     assert rejected.value.exit_code == 3
     assert nothing_published(out)
 
-    monkeypatch.setattr(io, "text_chunks", read)
+    monkeypatch.setattr(reading, "text_chunks", read)
     published = run(folder, out)
     assert published.outcome.manifest.inputs["earnings"].sha256 == (
         hashlib.sha256(new_bytes[0]).hexdigest()

@@ -21,7 +21,7 @@ import pytest
 
 from coop_rules.vocabulary import ROW, Code, Dataset
 from flows.errors import InputRejected
-from flows.io import InputFile, find_inputs, read_text, text_chunks
+from flows.reading import InputFile, find_inputs, read_text, text_chunks
 from schemas.inputs import INPUTS
 from tests.flows.messy_inputs import (
     PLAN_USD,

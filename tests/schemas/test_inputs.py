@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from coop_rules.vocabulary import Code, Dataset
-from flows.io import InputFile, read_text
+from flows.reading import InputFile, read_text
 from schemas import inputs
 from schemas.inputs import (
     INPUTS,

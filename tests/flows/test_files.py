@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from coop_rules.money import MONEY
-from flows import io
-from flows.io import payments_csv
+from flows import files
+from flows.files import payments_csv
 
 
 def _payments(mpn_id: str, amount: str) -> pl.DataFrame:
@@ -66,7 +66,7 @@ def test_payments_csv_defuses_formulas(value: str, written: str) -> None:
 def test_a_failed_write_names_the_file_and_its_errno(tmp_path: Path, error: Exception) -> None:
     """polars' writers raise a full disk as an OSError or a polars error whose errno is only in
     its text (the Arrow writer: an OSError without errno); each becomes an OSError naming both."""
-    found = io.write_error(error, tmp_path / "plans.arrow")
+    found = files.write_error(error, tmp_path / "plans.arrow")
     assert isinstance(found, OSError)
     assert found.errno == errno.ENOSPC
     assert found.filename == str(tmp_path / "plans.arrow")
