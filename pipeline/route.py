@@ -31,6 +31,9 @@ from schemas.inputs import (
     EXCEPTION_ORDER,
     INPUTS,
     MONTH_FORM,
+    CheckOn,
+    calendar_month,
+    compile_checks,
     empty_exceptions,
     finish_exceptions,
     parse_text,
@@ -128,6 +131,42 @@ def in_scope(earnings: pl.DataFrame, month: str) -> pl.Series:
     return earnings.select(
         (month_col == month) | ~month_col.is_in(readable.implode()).fill_null(False)
     ).to_series()
+
+
+def in_scope_expr(month: str) -> pl.Expr:
+    """`in_scope` as one elementwise expression (a real month is a month of the form that
+    passes the schema's own `calendar_month` check), for a query over rows of any number."""
+    month_col = pl.col("earning_month")
+    readable = month_col.str.contains(MONTH_FORM) & calendar_month(CheckOn("earning_month"))
+    return ((month_col == month) | ~readable.fill_null(False)).fill_null(True)
+
+
+# Columns of the streamed earnings (`EarningsTally.queries`): whether a row is in scope, and
+# whether its amount and currency pass every check (its amount then counts).
+IN_SCOPE = "in_scope"
+FITS = "__fits"
+AMOUNT_TEXT = "__amount_text"
+FIT_CURRENCY = "__currency"
+
+
+@dataclass(frozen=True)
+class EarningsQueries:
+    """The month's earnings as lazy queries over one scan of their text
+    (`EarningsTally.queries`): none of them holds a row per earnings row, so a month of any
+    size runs through them on polars' streaming engine.
+
+    `counts`: one row (rows, in_scope_rows, month_rows). `earned`: the sums per plan index of
+    the routed rows, before duplicate earning_ids are taken back. `input_sums`: currency,
+    input. `exceptional`: the in-scope rows with a schema or routing exception (their text,
+    `ROW`, `OK`, the routing code and columns), in file order. `ledger`: a slim row per
+    earnings row with its bucket (`BUCKET`) by a hash of earning_id.
+    """
+
+    counts: pl.LazyFrame
+    earned: pl.LazyFrame
+    input_sums: pl.LazyFrame
+    exceptional: pl.LazyFrame
+    ledger: pl.LazyFrame
 
 
 @dataclass(frozen=True)
@@ -267,6 +306,116 @@ class EarningsTally:
             input_sums=input_sums,
             earned=earned,
         )
+
+    def queries(self, text: pl.LazyFrame) -> EarningsQueries:
+        """The whole file at once (`text`: the file's columns as text, and `ROW`) as lazy
+        queries of elementwise steps, one join and group-bys: the schema's checks compiled
+        into expressions (flags, no message), the packed-key join, the sums per plan index.
+        Messages are made later, of the few exceptional rows only (`take_exceptional`)."""
+        checks = compile_checks(self._schema)
+        scope = pl.col(IN_SCOPE)
+        passes = pl.all_horizontal(c.passes for c in checks)
+        fits = pl.all_horizontal(c.passes for c in checks if c.column in ("amount", "currency"))
+        flagged = text.with_columns(
+            in_scope_expr(self.month).alias(IN_SCOPE),
+            pl.col("amount").alias(AMOUNT_TEXT),
+        ).with_columns((passes & scope).alias(OK), (fits & scope).alias(FITS))
+        routed = routing.route_earnings(parse_text(flagged, self._spec), self.table).with_columns(
+            routing.routed_plan(routing.PLAN_INDEX),
+            pl.when(FITS).then(pl.col("amount")).alias("amount"),
+            pl.when(FITS).then(pl.col("currency")).cast(self.currency).alias(FIT_CURRENCY),
+        )
+        month_col = pl.col("earning_month")
+        counts = routed.select(
+            pl.len().cast(pl.Int64).alias("rows"),
+            scope.sum().cast(pl.Int64).alias("in_scope_rows"),
+            (month_col == self.month).fill_null(False).sum().cast(pl.Int64).alias("month_rows"),
+        )
+        amounts = routed.filter(pl.col("amount").is_not_null())
+        input_sums = (
+            amounts.group_by(FIT_CURRENCY)
+            .agg(to_money(pl.col("amount").sum()).alias("input"))
+            .select(pl.col(FIT_CURRENCY).cast(pl.String).alias("currency"), "input")
+        )
+        text_columns = [c for c in self._spec.columns if c != "amount"]
+        exceptional = routed.filter(scope & (~pl.col(OK) | pl.col(routing.ROUTE).is_not_null()))
+        return EarningsQueries(
+            counts=counts,
+            earned=payouts.earned_per_plan(
+                routed.filter(pl.col(routing.PLAN_INDEX).is_not_null()), routing.PLAN_INDEX
+            ),
+            input_sums=input_sums,
+            exceptional=exceptional.select(
+                ROW,
+                *text_columns,
+                pl.col(AMOUNT_TEXT),
+                OK,
+                routing.ROUTE,
+                "period",
+                "__plan_rows",
+                "plan_id",
+                "__plan_currency",
+                "amount",
+                FIT_CURRENCY,
+            ),
+            ledger=routed.select(
+                ROW,
+                "earning_id",
+                IN_SCOPE,
+                routing.PLAN_INDEX,
+                "amount",
+                pl.col(FIT_CURRENCY).alias("currency"),
+                (pl.col("earning_id").hash() % LEDGER_BUCKETS).alias(BUCKET),
+            ),
+        )
+
+    def take_counts(self, counts: pl.DataFrame, earned: pl.DataFrame, sums: pl.DataFrame) -> None:
+        """Keep what `queries` gave of the whole file: its `counts`, the sums per plan index
+        (`earned`) and per currency (`sums`)."""
+        self.rows, self.in_scope_rows, self.month_rows = counts.row(0)
+        self._earned = _merge_earned([self._earned, earned])
+        self._input.append(sums)
+
+    def take_exceptional(self, rows: pl.DataFrame) -> None:
+        """Give the exceptional rows of `queries` (a slice of them, in file order, one slice
+        after another) their exception rows: pandera names each failure of a row the compiled
+        checks failed; the routing code of the others gets its sentence."""
+        failing = rows.filter(~pl.col(OK))
+        text = failing.select(
+            *(
+                pl.col(AMOUNT_TEXT).alias("amount") if c == "amount" else pl.col(c)
+                for c in self._spec.columns
+            ),
+            ROW,
+        )
+        found = validate_text(text, self._spec, self.settings, self._schema)
+        unexplained = text.join(found.select(pl.col("row_number").alias(ROW)), on=ROW, how="anti")
+        if not unexplained.is_empty():
+            raise ValueError(
+                f"earnings row {unexplained.item(0, ROW)} failed a compiled check of the "
+                "Earnings schema that pandera passes: the screen and the schema disagree"
+            )
+        amounts = failing.select(ROW, "amount", pl.col(FIT_CURRENCY).alias("currency"))
+        # Rechunked: polars 2.1 panics formatting messages over text of several chunks.
+        unrouted = rows.filter(pl.col(OK)).rechunk()
+        self._spill.put(
+            "routing",
+            finish_exceptions(
+                routing.routing_exceptions(unrouted.lazy()).collect(engine="in-memory"),
+                Dataset.EARNINGS,
+            ).sort("row_number"),
+        )
+        self._spill.put(
+            "found",
+            _with_amounts(finish_exceptions(found, Dataset.EARNINGS), amounts).sort(
+                *EXCEPTION_ORDER[1:], nulls_last=True
+            ),
+        )
+
+    def take_ledger(self, ledger: pl.DataFrame) -> None:
+        """Keep the ledger rows of `queries` (all, or a part of them in file order)."""
+        for part, rows in self._buckets(ledger):
+            self._spill.put(part, rows)
 
     def take(self, checked: CheckedChunk) -> None:
         """Keep a checked chunk: chunks are taken in file order, each once."""

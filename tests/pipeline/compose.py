@@ -21,14 +21,39 @@ def compute_month(
     run_id: str,
     paid_before: pl.DataFrame,
     chunks: Iterable[pl.DataFrame] | None = None,
+    streamed: int | None = None,
 ) -> tuple[MonthResult, References]:
     """The month's result from text frames; the earnings whole, or as `chunks` in file order
-    (checked last to first, taken first to last)."""
+    (checked last to first, taken first to last), or with `streamed` as stage route takes
+    them: the lazy queries of the whole file on the streaming engine, the exceptional rows
+    and the ledger taken `streamed` rows at a time."""
     references = check_references(text, settings)
     tally = EarningsTally(
         month, settings, references.frames[Dataset.PROGRAMS], references.frames[Dataset.PLANS]
     )
     earnings = text[Dataset.EARNINGS]
+    if streamed is not None:
+        assert earnings is not None
+        queries = tally.queries(earnings.lazy())
+        counts, earned, sums, exceptional, ledger = pl.collect_all(
+            [
+                queries.counts,
+                queries.earned,
+                queries.input_sums,
+                queries.exceptional,
+                queries.ledger,
+            ],
+            engine="streaming",
+        )
+        tally.take_counts(counts, earned, sums)
+        for start in range(0, max(exceptional.height, 1), streamed):
+            tally.take_exceptional(exceptional.slice(start, streamed))
+        for start in range(0, ledger.height, streamed):
+            tally.take_ledger(ledger.slice(start, streamed))
+        result = decide(
+            CheckedReferences.of(references), tally.finish(), month, settings, run_id, paid_before
+        )
+        return result, references
     chunks = list(chunks) if chunks is not None else [earnings]
     # The stage checks several chunks at the same time and takes them in file order: here the
     # last chunk is checked first, so a check that leaned on an earlier one would show.
