@@ -202,12 +202,14 @@ def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
     """
     # A program has at most one valid period holding the month's first day (overlapping
     # periods are exceptions): a lookup of the few programs, cheaper than a join.
-    period = dict(table.periods.select("program", "period").iter_rows())
-    with_period = earnings.with_columns(
-        pl.col("program")
-        .replace_strict(period, default=None, return_dtype=pl.String)
-        .alias("period")
-    )
+    # A comparison per program, not `replace_strict`: the streaming engine holds every row of
+    # a query that looks values up so (docs/performance.md).
+    period: pl.Expr = pl.lit(None, pl.String)
+    for program, program_period in table.periods.select("program", "period").iter_rows():
+        period = (
+            pl.when(pl.col("program") == program).then(pl.lit(program_period)).otherwise(period)
+        )
+    with_period = earnings.with_columns(period.alias("period"))
     if table.packed is not None:
         packed = table.packed
         routed = (

@@ -105,8 +105,9 @@ class MemorySpill:
         return rows.lazy() if rows is not None else None
 
 
-def _bucket(number: int) -> str:
-    return f"ledger-{number:03d}"
+def ledger_part(bucket: int) -> str:
+    """The spill's part that holds the ledger rows of `bucket`."""
+    return f"ledger-{bucket:03d}"
 
 
 def in_scope(earnings: pl.DataFrame, month: str) -> pl.Series:
@@ -151,22 +152,63 @@ FIT_CURRENCY = "__currency"
 
 @dataclass(frozen=True)
 class EarningsQueries:
-    """The month's earnings as lazy queries over one scan of their text
-    (`EarningsTally.queries`): none of them holds a row per earnings row, so a month of any
-    size runs through them on polars' streaming engine.
+    """The month's earnings as two lazy queries over one scan of their text
+    (`EarningsTally.queries`), for polars' streaming engine: a month of any size runs through
+    them a morsel at a time, and the caller writes both to files as they run.
 
-    `counts`: one row (rows, in_scope_rows, month_rows). `earned`: the sums per plan index of
-    the routed rows, before duplicate earning_ids are taken back. `input_sums`: currency,
-    input. `exceptional`: the in-scope rows with a schema or routing exception (their text,
-    `ROW`, `OK`, the routing code and columns), in file order. `ledger`: a slim row per
-    earnings row with its bucket (`BUCKET`) by a hash of earning_id.
+    `routed`: a slim row per earnings row (`ROUTED_COLUMNS`): row, earning_id and its hash,
+    whether in scope and of M itself, the plan it reaches, the amount and currency that count.
+    `exceptional`: the in-scope rows with a schema or routing exception (their text, `ROW`,
+    `OK`, the routing code and columns), in file order: the few rows that need sentences.
     """
 
-    counts: pl.LazyFrame
-    earned: pl.LazyFrame
-    input_sums: pl.LazyFrame
+    routed: pl.LazyFrame
     exceptional: pl.LazyFrame
-    ledger: pl.LazyFrame
+
+
+# The 64-bit hash of earning_id: every copy of an id has the same one, so the few repeated
+# hashes hold every repeated id (`duplicate_candidates`).
+ID_HASH = "__id_hash"
+IN_MONTH = "__in_month"
+ROUTED_COLUMNS = (ROW, "earning_id", IN_SCOPE, IN_MONTH, routing.PLAN_INDEX, "amount", "currency")
+# Repeated hashes are looked for in this many parts of the routed rows, one part in memory at a
+# time (a 40M-row month: 40 MB of hashes a part).
+HASH_PARTS = 8
+
+
+def tallies(routed: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """Of the routed rows of `EarningsQueries`: the counts (one row: rows, in_scope_rows,
+    month_rows), the sums per plan index of the rows routed to a plan (before duplicate ids
+    are taken back), and the amounts per currency that count (`EarningsTally.take_counts`)."""
+    counts = routed.select(
+        pl.len().cast(pl.Int64).alias("rows"),
+        pl.col(IN_SCOPE).sum().cast(pl.Int64).alias("in_scope_rows"),
+        pl.col(IN_MONTH).sum().cast(pl.Int64).alias("month_rows"),
+    )
+    earned = payouts.earned_per_plan(
+        routed.filter(pl.col(routing.PLAN_INDEX).is_not_null()), routing.PLAN_INDEX
+    )
+    input_sums = (
+        routed.filter(pl.col("amount").is_not_null())
+        .group_by("currency")
+        .agg(to_money(pl.col("amount").sum()).alias("input"))
+        .with_columns(pl.col("currency").cast(pl.String))
+    )
+    return counts, earned, input_sums
+
+
+def duplicate_candidates(routed: pl.LazyFrame) -> pl.DataFrame:
+    """The routed rows whose earning_id hash is repeated: every row of a repeated earning_id
+    and a few others (`EarningsTally.take_ledger` settles them exactly). The hashes are sorted
+    one part at a time, so memory holds a part of the month's hashes, never a row per row."""
+    digest = pl.col(ID_HASH)
+    repeated = []
+    for part in range(HASH_PARTS):
+        hashes = (
+            routed.filter(digest % HASH_PARTS == part).select(digest).collect().to_series().sort()
+        )
+        repeated.append(hashes.filter(hashes == hashes.shift(1)).unique())
+    return routed.filter(digest.is_in(pl.concat(repeated).implode())).drop(ID_HASH).collect()
 
 
 @dataclass(frozen=True)
@@ -309,15 +351,16 @@ class EarningsTally:
 
     def queries(self, text: pl.LazyFrame) -> EarningsQueries:
         """The whole file at once (`text`: the file's columns as text, and `ROW`) as lazy
-        queries of elementwise steps, one join and group-bys: the schema's checks compiled
-        into expressions (flags, no message), the packed-key join, the sums per plan index.
-        Messages are made later, of the few exceptional rows only (`take_exceptional`)."""
+        queries of elementwise steps and one join: the schema's checks compiled into
+        expressions (flags, no message), the packed-key join. Messages are made later, of the
+        few exceptional rows only (`take_exceptional`)."""
         checks = compile_checks(self._schema)
         scope = pl.col(IN_SCOPE)
         passes = pl.all_horizontal(c.passes for c in checks)
         fits = pl.all_horizontal(c.passes for c in checks if c.column in ("amount", "currency"))
         flagged = text.with_columns(
             in_scope_expr(self.month).alias(IN_SCOPE),
+            (pl.col("earning_month") == self.month).fill_null(False).alias(IN_MONTH),
             pl.col("amount").alias(AMOUNT_TEXT),
         ).with_columns((passes & scope).alias(OK), (fits & scope).alias(FITS))
         routed = routing.route_earnings(parse_text(flagged, self._spec), self.table).with_columns(
@@ -325,26 +368,14 @@ class EarningsTally:
             pl.when(FITS).then(pl.col("amount")).alias("amount"),
             pl.when(FITS).then(pl.col("currency")).cast(self.currency).alias(FIT_CURRENCY),
         )
-        month_col = pl.col("earning_month")
-        counts = routed.select(
-            pl.len().cast(pl.Int64).alias("rows"),
-            scope.sum().cast(pl.Int64).alias("in_scope_rows"),
-            (month_col == self.month).fill_null(False).sum().cast(pl.Int64).alias("month_rows"),
-        )
-        amounts = routed.filter(pl.col("amount").is_not_null())
-        input_sums = (
-            amounts.group_by(FIT_CURRENCY)
-            .agg(to_money(pl.col("amount").sum()).alias("input"))
-            .select(pl.col(FIT_CURRENCY).cast(pl.String).alias("currency"), "input")
-        )
         text_columns = [c for c in self._spec.columns if c != "amount"]
         exceptional = routed.filter(scope & (~pl.col(OK) | pl.col(routing.ROUTE).is_not_null()))
         return EarningsQueries(
-            counts=counts,
-            earned=payouts.earned_per_plan(
-                routed.filter(pl.col(routing.PLAN_INDEX).is_not_null()), routing.PLAN_INDEX
+            routed=routed.select(
+                *(c for c in ROUTED_COLUMNS if c != "currency"),
+                pl.col(FIT_CURRENCY).alias("currency"),
+                pl.col("earning_id").hash().alias(ID_HASH),
             ),
-            input_sums=input_sums,
             exceptional=exceptional.select(
                 ROW,
                 *text_columns,
@@ -358,19 +389,10 @@ class EarningsTally:
                 "amount",
                 FIT_CURRENCY,
             ),
-            ledger=routed.select(
-                ROW,
-                "earning_id",
-                IN_SCOPE,
-                routing.PLAN_INDEX,
-                "amount",
-                pl.col(FIT_CURRENCY).alias("currency"),
-                (pl.col("earning_id").hash() % LEDGER_BUCKETS).alias(BUCKET),
-            ),
         )
 
     def take_counts(self, counts: pl.DataFrame, earned: pl.DataFrame, sums: pl.DataFrame) -> None:
-        """Keep what `queries` gave of the whole file: its `counts`, the sums per plan index
+        """Keep the `tallies` of the whole file: its `counts`, the sums per plan index
         (`earned`) and per currency (`sums`)."""
         self.rows, self.in_scope_rows, self.month_rows = counts.row(0)
         self._earned = _merge_earned([self._earned, earned])
@@ -413,7 +435,8 @@ class EarningsTally:
         )
 
     def take_ledger(self, ledger: pl.DataFrame) -> None:
-        """Keep the ledger rows of `queries` (all, or a part of them in file order)."""
+        """Keep routed rows of `queries` that may share an earning_id (`duplicate_candidates`,
+        or any rows that hold every copy of each id among them): `finish` settles them."""
         for part, rows in self._buckets(ledger):
             self._spill.put(part, rows)
 
@@ -439,14 +462,14 @@ class EarningsTally:
             (pl.col("earning_id").hash() % LEDGER_BUCKETS).alias(BUCKET)
         )
         return [
-            (_bucket(int(bucket)), rows.drop(BUCKET))
+            (ledger_part(int(bucket)), rows.drop(BUCKET))
             for (bucket,), rows in sorted(bucketed.partition_by(BUCKET, as_dict=True).items())
         ]
 
     def _repeated(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         """Per bucket with repeated earning_ids: their exception rows and ledger rows."""
         for bucket in range(LEDGER_BUCKETS):
-            ledger = self._spill.get(_bucket(bucket))
+            ledger = self._spill.get(ledger_part(bucket))
             if ledger is None:
                 continue
             duplicates = integrity.duplicate_keys(

@@ -90,7 +90,9 @@ def visible_text(on: CheckOn) -> pl.Expr:
     """No invisible format or control character, so a resent id cannot pass for a new one
     (free text may hold tab, CR and LF); a formed column is left to its form."""
     if on.kind in FORMED_KINDS:
-        return pl.repeat(True, pl.len())
+        # True on every row, elementwise: a `repeat` over `len()` would make a streaming query
+        # hold all its rows first.
+        return pl.col(on.column).is_null() | True
     hidden = HIDDEN_IN_FREE_TEXT if on.kind == "free_text" else HIDDEN
     return ~pl.col(on.column).str.contains(hidden).fill_null(False)
 
@@ -141,7 +143,18 @@ def fits_currency(on: CheckOn) -> pl.Expr:
     """An amount has no more decimals than its currency's minor unit (never rounded:
     docs/inputs.md)."""
     digits: Mapping[str, int] = on.statistics["digits"]
-    allowed = pl.col("currency").replace_strict(dict(digits), default=None, return_dtype=pl.Int64)
+    codes: dict[int, list[str]] = {}
+    for code, count in digits.items():
+        codes.setdefault(count, []).append(code)
+    # One set per digit count, not a lookup of the table (`replace_strict`): the streaming
+    # engine holds every row of a query that looks values up so (measured: 0.9 GB at 10M).
+    allowed: pl.Expr = pl.lit(None, pl.Int64)
+    for count, members in codes.items():
+        allowed = (
+            pl.when(pl.col("currency").is_in(members))
+            .then(pl.lit(count, pl.Int64))
+            .otherwise(allowed)
+        )
     amount = pl.col("amount")
     applies = amount.str.contains(AMOUNT_FORM) & allowed.is_not_null()
     return ~(applies & (fraction_digits(amount) > allowed)).fill_null(False)

@@ -10,7 +10,7 @@ import polars as pl
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
 from pipeline.decide import CheckedReferences, MonthResult, decide
-from pipeline.route import EarningsTally
+from pipeline.route import EarningsTally, duplicate_candidates, tallies
 from pipeline.validate import References, check_references
 
 
@@ -35,21 +35,13 @@ def compute_month(
     if streamed is not None:
         assert earnings is not None
         queries = tally.queries(earnings.lazy())
-        counts, earned, sums, exceptional, ledger = pl.collect_all(
-            [
-                queries.counts,
-                queries.earned,
-                queries.input_sums,
-                queries.exceptional,
-                queries.ledger,
-            ],
-            engine="streaming",
+        routed, exceptional = pl.collect_all(
+            [queries.routed, queries.exceptional], engine="streaming"
         )
-        tally.take_counts(counts, earned, sums)
+        tally.take_counts(*pl.collect_all(tallies(routed.lazy()), engine="streaming"))
         for start in range(0, max(exceptional.height, 1), streamed):
             tally.take_exceptional(exceptional.slice(start, streamed))
-        for start in range(0, ledger.height, streamed):
-            tally.take_ledger(ledger.slice(start, streamed))
+        tally.take_ledger(duplicate_candidates(routed.lazy()))
         result = decide(
             CheckedReferences.of(references), tally.finish(), month, settings, run_id, paid_before
         )
