@@ -1,15 +1,18 @@
 """Stage "route": every in-scope earnings row to exactly one place, a plan or an exception
 (docs/payouts.md, "In scope, and routing"; docs/inputs.md for the row checks).
 
-The earnings are taken chunk by chunk (`EarningsTally`), so a month of any size passes through
-memory one chunk at a time: each chunk of text is checked against the Earnings model (a row
-that fails is an exception, the first routing code), parsed, routed to its plan and summed per
-plan and per currency. A slim ledger row per earnings row (row, earning_id, plan, amount,
-currency) is handed to a `Spill`, in buckets by a hash of earning_id, and so are the chunk's
-exception rows: the run keeps them in files, so memory does not grow with the month.
-Duplicate earning_ids can lie in any two chunks but always in one bucket, so they are settled
-bucket by bucket once all chunks are in: their rows leave the plans' sums and become
-exceptions. Any chunking gives the same result (a property test checks it).
+The run takes the earnings file whole as two lazy queries (`EarningsTally.queries`) that polars'
+streaming engine runs a morsel at a time, so a month of any size passes through memory in
+pieces: each row of text is checked by the Earnings model's checks compiled into expressions (a
+row that fails is an exception, the first routing code), parsed, routed to its plan; a slim row
+per earnings row and the few exceptional rows are written out as the queries run. Sums per plan
+and per currency are taken over the slim rows (`tallies`), the exceptional rows get their
+sentences (`take_exceptional`), and duplicate earning_ids, found among the rows of a repeated
+hash (`duplicate_candidates`), leave the plans' sums and become exceptions (`finish`).
+
+The same tally also takes the earnings chunk by chunk (`check`, `take`): rows of each chunk go to
+a `Spill` in buckets by a hash of earning_id, settled bucket by bucket. Any chunking, and the
+streamed queries, give the same result (property tests check it).
 """
 
 from __future__ import annotations
