@@ -38,7 +38,7 @@ def compute_month(
         routed, exceptional = pl.collect_all(
             [queries.routed, queries.exceptional], engine="streaming"
         )
-        tally.take_counts(*pl.collect_all(tallies(routed.lazy()), engine="streaming"))
+        tally.take_tallies(tallies(routed.lazy()).collect(engine="streaming"))
         for start in range(0, max(exceptional.height, 1), streamed):
             tally.take_exceptional(exceptional.slice(start, streamed))
         tally.take_ledger(duplicate_candidates(routed.lazy()))
