@@ -24,6 +24,7 @@ from flows.run import MonthRun, progress, sums_fit
 from flows.stages import work
 from flows.stages.read import ReadInputs
 from pipeline.route import (
+    TALLIED,
     CheckedChunk,
     Earnings,
     EarningsTally,
@@ -32,6 +33,11 @@ from pipeline.route import (
 )
 
 ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
+# The exceptional rows given their sentences at a time: pandera's memory grows with the
+# failures it is shown (docs/performance.md).
+SENTENCE_ROWS = 50_000
+# The routed rows summed at a time (`tallies`).
+TALLY_ROWS = 2_000_000
 
 
 class FileSpill:
@@ -109,7 +115,7 @@ def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
         spill,
     )
     with sums_fit(run.month):
-        stream(tally, file, spill, run.work / "stream", run.options.chunk_rows)
+        stream(tally, file, spill, run.work / "stream", min(run.options.chunk_rows, SENTENCE_ROWS))
         progress.info(f"{file.name}: {tally.rows:,} rows checked and routed")
         earnings = tally.finish()
     if earnings.month_rows == 0 and not run.options.allow_empty:
@@ -155,7 +161,8 @@ def stream(
             raise
         raise io.write_error(error, folder) from error
     rows = pl.scan_parquet(routed)
-    tally.take_tallies(tallies(rows).collect(engine="streaming"))
+    for batch in rows.select(TALLIED).collect_batches(chunk_size=TALLY_ROWS):
+        tally.take_tallies(tallies(batch.lazy()).collect())
     for batch in pl.scan_parquet(exceptional).collect_batches(chunk_size=slice_rows):
         tally.take_exceptional(batch)
     tally.take_ledger(duplicate_candidates(rows))
