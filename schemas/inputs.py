@@ -300,8 +300,8 @@ class PaymentProfiles(TextModel):
 class InputSpec:
     """One input dataset: its model, its record key and the keys that must be unique.
 
-    `few_valued`: columns that hold few distinct values in any file (months, codes, names of
-    programs and funds): their checks are judged once per distinct value.
+    `few_valued`: columns that hold few distinct values in any file (months, dates, codes, names
+    of programs and funds): their checks are judged once per distinct value.
     """
 
     dataset: Dataset
@@ -327,7 +327,11 @@ INPUTS: dict[Dataset, InputSpec] = {
             Plans,
             "plan_id",
             (("plan_id",),),
-            ("program", "fund", "period", "market", "currency", "status"),
+            (
+                *("program", "fund", "period", "market", "currency", "status"),
+                # A few hundred days a year: each date judged once (0.55 to 0.31 CPU s, 1M plans).
+                *("created_on", "first_submitted_on", "last_submitted_on"),
+            ),
         ),
         InputSpec(
             Dataset.PLAN_LIMITS,
