@@ -197,29 +197,32 @@ def packed_key(programs: pl.Enum, funds: pl.Enum, well_formed: pl.Expr | None = 
 def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
     """Attach to every in-scope earnings row its period, plan and routing code.
 
-    Rows with a schema exception (`OK` false) keep a null code: they are not routed.
+    Rows with a schema exception (`OK` false) keep a null code: they are not routed. The rows
+    keep their order, on any engine (the exception rows are taken in file order).
     """
     # A program has at most one valid period holding the month's first day (overlapping
     # periods are exceptions): a lookup of the few programs, cheaper than a join.
-    period = dict(table.periods.select("program", "period").iter_rows())
-    with_period = earnings.with_columns(
-        pl.col("program")
-        .replace_strict(period, default=None, return_dtype=pl.String)
-        .alias("period")
-    )
+    # A comparison per program, not `replace_strict`: the streaming engine holds every row of
+    # a query that looks values up so (docs/performance.md).
+    period: pl.Expr = pl.lit(None, pl.String)
+    for program, program_period in table.periods.select("program", "period").iter_rows():
+        period = (
+            pl.when(pl.col("program") == program).then(pl.lit(program_period)).otherwise(period)
+        )
+    with_period = earnings.with_columns(period.alias("period"))
     if table.packed is not None:
         packed = table.packed
         routed = (
             with_period.with_columns(
                 packed_key(packed.programs, packed.funds, pl.col(OK)).alias(KEY_PACKED)
             )
-            .join(packed.keys.lazy(), on=KEY_PACKED, how="left")
+            .join(packed.keys.lazy(), on=KEY_PACKED, how="left", maintain_order="left")
             .drop(KEY_PACKED)
         )
     elif table.hashed:
         plan_side = table.plan_keys.rename({key: f"{PLAN_SIDE}{key}" for key in PLAN_KEY})
         matched = with_period.with_columns(pl.struct(PLAN_KEY).hash().alias(KEY_HASH)).join(
-            plan_side.lazy(), on=KEY_HASH, how="left"
+            plan_side.lazy(), on=KEY_HASH, how="left", maintain_order="left"
         )
         same_key = pl.all_horizontal(
             pl.col(key) == pl.col(f"{PLAN_SIDE}{key}") for key in PLAN_KEY
@@ -230,7 +233,10 @@ def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
         ).drop(KEY_HASH, *(f"{PLAN_SIDE}{key}" for key in PLAN_KEY))
     else:
         routed = with_period.join(
-            table.plan_keys.drop(KEY_HASH).lazy(), on=list(PLAN_KEY), how="left"
+            table.plan_keys.drop(KEY_HASH).lazy(),
+            on=list(PLAN_KEY),
+            how="left",
+            maintain_order="left",
         )
     return routed.with_columns(pl.when(pl.col(OK)).then(route_code()).alias(ROUTE))
 

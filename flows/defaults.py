@@ -12,12 +12,9 @@ class Defaults:
 
     input_dir: Path = Path("data/sample")
     output_dir: Path = Path("data/output")
-    # The chunk of earnings rows held in memory at a time (stage route): two are checked while
-    # a third is read (docs/performance.md: at 250,000 rows stage route's peak at 10M fell
-    # from 1,050 to 800 MiB).
+    # The earnings rows with an exception given their sentences at a time (stage route; the
+    # chunk of the chunked path, docs/performance.md).
     chunk_rows: int = 250_000
-    # How many chunks are checked at the same time while the next is read (stage route).
-    chunk_workers: int = 2
     # How long the served flow waits for a person to approve the batch (docs/payments.md).
     approval_timeout_hours: float = 72.0
 

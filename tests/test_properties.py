@@ -514,3 +514,16 @@ def test_earnings_in_chunks_give_the_same_month(inputs: MonthInputs, chunk_rows:
     assert chunked.payouts.equals(whole.payouts)
     assert chunked.exceptions.equals(whole.exceptions)
     assert chunked.reconciliation == whole.reconciliation
+
+
+@given(month_inputs(), st.integers(min_value=1, max_value=7))
+def test_earnings_streamed_give_the_same_month(inputs: MonthInputs, slice_rows: int) -> None:
+    """Stage route runs the whole file through lazy queries on the streaming engine and takes
+    their exceptional rows and ledger in slices: the month is the chunked path's, to the row."""
+    whole, _ = compute(inputs)
+    streamed, _ = compute_month(
+        inputs.text, MONTH, inputs.settings, RUN_ID, inputs.paid_before, streamed=slice_rows
+    )
+    assert streamed.payouts.equals(whole.payouts)
+    assert streamed.exceptions.equals(whole.exceptions)
+    assert streamed.reconciliation == whole.reconciliation

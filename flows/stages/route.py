@@ -1,27 +1,30 @@
 """Stage "route": every in-scope earnings row to exactly one place, a plan or an exception
 (docs/payouts.md, "In scope, and routing"; docs/inputs.md for the row checks).
 
-The earnings are taken chunk by chunk (`EarningsTally`), so a month of any size passes through
-memory one chunk at a time: each chunk of text is checked against the Earnings model (a row
-that fails is an exception, the first routing code), parsed, routed to its plan and summed per
-plan and per currency. A slim ledger row per earnings row (row, earning_id, plan, amount,
-currency) is handed to a `Spill`, in buckets by a hash of earning_id, and so are the chunk's
-exception rows: the run keeps them in files, so memory does not grow with the month.
-Duplicate earning_ids can lie in any two chunks but always in one bucket, so they are settled
-bucket by bucket once all chunks are in: their rows leave the plans' sums and become
-exceptions. Any chunking gives the same result (a property test checks it).
+The run takes the earnings file whole as two lazy queries (`EarningsTally.queries`) that polars'
+streaming engine runs a morsel at a time, so a month of any size passes through memory in
+pieces: each row of text is checked by the Earnings model's checks compiled into expressions (a
+row that fails is an exception, the first routing code), parsed, routed to its plan; a slim row
+per earnings row and the few exceptional rows are written out as the queries run. Sums per plan
+and per currency are taken over the slim rows (`tallies`), the exceptional rows get their
+sentences (`take_exceptional`), and duplicate earning_ids, found among the rows of a repeated
+hash (`duplicate_candidates`), leave the plans' sums and become exceptions (`finish`).
 
-Stage route streams the earnings file through `EarningsTally` a chunk at a time, and refuses a
-month that has no earnings rows at all unless --allow-empty (docs/reruns.md, "Safety
-guarantees").
+The same tally also takes the earnings chunk by chunk (`check`, `take`): rows of each chunk go to
+a `Spill` in buckets by a hash of earning_id, settled bucket by bucket. Any chunking, and the
+streamed queries, give the same result (property tests check it).
+
+Stage route runs those queries over the earnings file (`stream`) and keeps the sums and the
+exception rows for stage decide; it refuses a month that has no earnings rows at all unless
+--allow-empty (docs/reruns.md, "Safety guarantees").
 """
 
 from __future__ import annotations
 
-from collections import deque
+import contextvars
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import polars as pl
@@ -29,12 +32,11 @@ import polars as pl
 from coop_rules import integrity, payouts, routing
 from coop_rules.calendar import parse_month
 from coop_rules.integrity import OK, PLAN_KEY
-from coop_rules.money import MONEY, ZERO, to_money
+from coop_rules.money import MONEY, ZERO, to_money, to_wide
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import ROW, Dataset
-from flows import catalog, reading
+from flows import catalog, files, reading
 from flows.catalog import Handover
-from flows.defaults import DEFAULTS
 from flows.errors import InputRejected
 from flows.month import MonthRun, progress, sums_fit
 from flows.stages import Stage
@@ -44,6 +46,9 @@ from schemas.inputs import (
     EXCEPTION_ORDER,
     INPUTS,
     MONTH_FORM,
+    CheckOn,
+    calendar_month,
+    compile_checks,
     empty_exceptions,
     finish_exceptions,
     parse_text,
@@ -115,8 +120,9 @@ class MemorySpill:
         return rows.lazy() if rows is not None else None
 
 
-def _bucket(number: int) -> str:
-    return f"ledger-{number:03d}"
+def ledger_part(bucket: int) -> str:
+    """The spill's part that holds the ledger rows of `bucket`."""
+    return f"ledger-{bucket:03d}"
 
 
 def in_scope(earnings: pl.DataFrame, month: str) -> pl.Series:
@@ -141,6 +147,81 @@ def in_scope(earnings: pl.DataFrame, month: str) -> pl.Series:
     return earnings.select(
         (month_col == month) | ~month_col.is_in(readable.implode()).fill_null(False)
     ).to_series()
+
+
+def in_scope_expr(month: str) -> pl.Expr:
+    """`in_scope` as one elementwise expression (a real month is a month of the form that
+    passes the schema's own `calendar_month` check), for a query over rows of any number."""
+    month_col = pl.col("earning_month")
+    readable = month_col.str.contains(MONTH_FORM) & calendar_month(CheckOn("earning_month"))
+    return ((month_col == month) | ~readable.fill_null(False)).fill_null(True)
+
+
+# Columns of the streamed earnings (`EarningsTally.queries`): whether a row is in scope, and
+# whether its amount and currency pass every check (its amount then counts).
+IN_SCOPE = "in_scope"
+FITS = "__fits"
+AMOUNT_TEXT = "__amount_text"
+FIT_CURRENCY = "__currency"
+
+
+@dataclass(frozen=True)
+class EarningsQueries:
+    """The month's earnings as two lazy queries over one scan of their text
+    (`EarningsTally.queries`), for polars' streaming engine: a month of any size runs through
+    them a morsel at a time, and the caller writes both to files as they run.
+
+    `routed`: a slim row per earnings row (`ROUTED_COLUMNS`): row, earning_id and its hash,
+    whether in scope and of M itself, the plan it reaches, the amount and currency that count.
+    `exceptional`: the in-scope rows with a schema or routing exception (their text, `ROW`,
+    `OK`, the routing code and columns), in file order: the few rows that need sentences.
+    """
+
+    routed: pl.LazyFrame
+    exceptional: pl.LazyFrame
+
+
+# The 64-bit hash of earning_id: every copy of an id has the same one, so the few repeated
+# hashes hold every repeated id (`duplicate_candidates`).
+ID_HASH = "__id_hash"
+IN_MONTH = "__in_month"
+ROUTED_COLUMNS = (ROW, "earning_id", IN_SCOPE, IN_MONTH, routing.PLAN_INDEX, "amount", "currency")
+# Repeated hashes are looked for in this many parts of the routed rows, one part in memory at a
+# time (a 40M-row month: 40 MB of hashes a part).
+HASH_PARTS = 8
+
+
+# The columns of the routed rows that `tallies` reads.
+TALLIED = (routing.PLAN_INDEX, "currency", IN_SCOPE, IN_MONTH, "amount")
+
+
+def tallies(routed: pl.LazyFrame) -> pl.LazyFrame:
+    """Of the routed rows of `EarningsQueries`, one row per plan index and currency that count
+    (either null): rows, in_scope_rows, month_rows and the exact sum of their amounts, for
+    `EarningsTally.take_tallies`: one group-by, so one read of the rows (several queries over
+    one read hold more of it in polars' buffers: three made it 1.2 GB at 40M). Run over a
+    batch of rows at a time: polars' streaming group-by of decimal sums over the 40M month's
+    rows held 1.4 GB."""
+    return routed.group_by(routing.PLAN_INDEX, "currency").agg(
+        pl.len().cast(pl.Int64).alias("rows"),
+        pl.col(IN_SCOPE).sum().cast(pl.Int64).alias("in_scope_rows"),
+        pl.col(IN_MONTH).sum().cast(pl.Int64).alias("month_rows"),
+        to_wide(pl.col("amount").sum()).alias("amount"),
+    )
+
+
+def duplicate_candidates(routed: pl.LazyFrame) -> pl.DataFrame:
+    """The routed rows whose earning_id hash is repeated: every row of a repeated earning_id
+    and a few others (`EarningsTally.take_ledger` settles them exactly). The hashes are sorted
+    one part at a time, so memory holds a part of the month's hashes, never a row per row."""
+    digest = pl.col(ID_HASH)
+    repeated = []
+    for part in range(HASH_PARTS):
+        hashes = (
+            routed.filter(digest % HASH_PARTS == part).select(digest).collect().to_series().sort()
+        )
+        repeated.append(hashes.filter(hashes == hashes.shift(1)).unique())
+    return routed.filter(digest.is_in(pl.concat(repeated).implode())).drop(ID_HASH).collect()
 
 
 @dataclass(frozen=True)
@@ -281,6 +362,119 @@ class EarningsTally:
             earned=earned,
         )
 
+    def queries(self, text: pl.LazyFrame) -> EarningsQueries:
+        """The whole file at once (`text`: the file's columns as text, and `ROW`) as lazy
+        queries of elementwise steps and one join: the schema's checks compiled into
+        expressions (flags, no message), the packed-key join. Messages are made later, of the
+        few exceptional rows only (`take_exceptional`)."""
+        checks = compile_checks(self._schema)
+        scope = pl.col(IN_SCOPE)
+        passes = pl.all_horizontal(c.passes for c in checks)
+        fits = pl.all_horizontal(c.passes for c in checks if c.column in ("amount", "currency"))
+        flagged = text.with_columns(
+            in_scope_expr(self.month).alias(IN_SCOPE),
+            (pl.col("earning_month") == self.month).fill_null(False).alias(IN_MONTH),
+            pl.col("amount").alias(AMOUNT_TEXT),
+        ).with_columns((passes & scope).alias(OK), (fits & scope).alias(FITS))
+        routed = routing.route_earnings(parse_text(flagged, self._spec), self.table).with_columns(
+            routing.routed_plan(routing.PLAN_INDEX),
+            pl.when(FITS).then(pl.col("amount")).alias("amount"),
+            pl.when(FITS).then(pl.col("currency")).cast(self.currency).alias(FIT_CURRENCY),
+        )
+        text_columns = [c for c in self._spec.columns if c != "amount"]
+        exceptional = routed.filter(scope & (~pl.col(OK) | pl.col(routing.ROUTE).is_not_null()))
+        return EarningsQueries(
+            routed=routed.select(
+                *(c for c in ROUTED_COLUMNS if c != "currency"),
+                pl.col(FIT_CURRENCY).alias("currency"),
+                pl.col("earning_id").hash().alias(ID_HASH),
+            ),
+            exceptional=exceptional.select(
+                ROW,
+                *text_columns,
+                pl.col(AMOUNT_TEXT),
+                OK,
+                routing.ROUTE,
+                "period",
+                "__plan_rows",
+                "plan_id",
+                "__plan_currency",
+                "amount",
+                FIT_CURRENCY,
+            ),
+        )
+
+    def take_tallies(self, tallied: pl.DataFrame) -> None:
+        """Keep the `tallies` of some of the file's rows (each row once, in any order): its
+        counts, the sums per plan index (the rows routed to a plan) and per currency (the
+        amounts that count)."""
+        rows, in_scope_rows, month_rows = tallied.select(
+            pl.col("rows", "in_scope_rows", "month_rows").sum()
+        ).row(0)
+        self.rows += rows
+        self.in_scope_rows += in_scope_rows
+        self.month_rows += month_rows
+        plan = pl.col(routing.PLAN_INDEX)
+        earned = (
+            tallied.filter(plan.is_not_null())
+            .group_by(plan)
+            .agg(
+                pl.col("rows").sum().alias("earnings_count"),
+                to_money(pl.col("amount").sum()).alias("earned_amount"),
+            )
+        )
+        self._waiting.append(earned)
+        if len(self._waiting) >= MERGE_EVERY:
+            self._merge_waiting()
+        self._input.append(
+            tallied.filter(pl.col("currency").is_not_null())
+            .group_by("currency")
+            .agg(to_money(pl.col("amount").sum()).alias("input"))
+            .with_columns(pl.col("currency").cast(pl.String))
+        )
+
+    def take_exceptional(self, rows: pl.DataFrame) -> None:
+        """Give the exceptional rows of `queries` (a slice of them, in file order, one slice
+        after another) their exception rows: pandera names each failure of a row the compiled
+        checks failed; the routing code of the others gets its sentence."""
+        failing = rows.filter(~pl.col(OK))
+        text = failing.select(
+            *(
+                pl.col(AMOUNT_TEXT).alias("amount") if c == "amount" else pl.col(c)
+                for c in self._spec.columns
+            ),
+            ROW,
+        )
+        found = validate_text(text, self._spec, self.settings, self._schema)
+        unexplained = text.join(found.select(pl.col("row_number").alias(ROW)), on=ROW, how="anti")
+        if not unexplained.is_empty():
+            raise ValueError(
+                f"earnings row {unexplained.item(0, ROW)} failed a compiled check of the "
+                "Earnings schema that pandera passes: the screen and the schema disagree"
+            )
+        amounts = failing.select(ROW, "amount", pl.col(FIT_CURRENCY).alias("currency"))
+        # Rechunked: polars 2.1 panics formatting messages over text of several chunks.
+        unrouted = rows.filter(pl.col(OK)).rechunk()
+        self._spill.put(
+            "routing",
+            finish_exceptions(
+                routing.routing_exceptions(unrouted.lazy()).collect(engine="in-memory"),
+                Dataset.EARNINGS,
+            ).sort("row_number"),
+        )
+        self._spill.put(
+            "found",
+            _with_amounts(finish_exceptions(found, Dataset.EARNINGS), amounts).sort(
+                *EXCEPTION_ORDER[1:], nulls_last=True
+            ),
+        )
+
+    def take_ledger(self, ledger: pl.DataFrame) -> None:
+        """Keep routed rows of `queries` that may share an earning_id (`duplicate_candidates`,
+        or any rows that hold every copy of each id among them): `finish` settles them."""
+        for part, rows in self._buckets(ledger):
+            self._spill.put(part, rows)
+
     def take(self, checked: CheckedChunk) -> None:
         """Keep a checked chunk: chunks are taken in file order, each once."""
         self.rows += checked.rows
@@ -303,14 +497,14 @@ class EarningsTally:
             (pl.col("earning_id").hash() % LEDGER_BUCKETS).alias(BUCKET)
         )
         return [
-            (_bucket(int(bucket)), rows.drop(BUCKET))
+            (ledger_part(int(bucket)), rows.drop(BUCKET))
             for (bucket,), rows in sorted(bucketed.partition_by(BUCKET, as_dict=True).items())
         ]
 
     def _repeated(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         """Per bucket with repeated earning_ids: their exception rows and ledger rows."""
         for bucket in range(LEDGER_BUCKETS):
-            ledger = self._spill.get(_bucket(bucket))
+            ledger = self._spill.get(ledger_part(bucket))
             if ledger is None:
                 continue
             duplicates = integrity.duplicate_keys(
@@ -438,40 +632,28 @@ def _with_amounts(exceptions: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFram
     )
 
 
-def checked_in_order(
-    tally: EarningsTally, chunks: Iterator[pl.DataFrame], workers: int = DEFAULTS.chunk_workers
-) -> Iterator[CheckedChunk]:
-    """Each chunk checked by `tally`, in file order; `workers` chunks are checked at the same
-    time while the next one is read (polars works outside Python's lock, so the two cores
-    stay busy; at most `workers` + 1 chunks are in memory)."""
-    with ThreadPoolExecutor(workers, thread_name_prefix="route") as pool:
-        pending: deque[Future[CheckedChunk]] = deque()
-        try:
-            for chunk in chunks:
-                if len(pending) == workers:
-                    yield pending.popleft().result()
-                pending.append(pool.submit(tally.check, chunk))
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
+# The exceptional rows given their sentences at a time: pandera's memory grows with the
+# failures it is shown (docs/performance.md).
+SENTENCE_ROWS = 50_000
+# The routed rows summed at a time (`tallies`).
+TALLY_ROWS = 2_000_000
 
 
 def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
     """Check, route and sum the month's earnings; keep the sums and exceptions for decide."""
     file = inputs.files[Dataset.EARNINGS]
+    spill = catalog.Spill(run)
     tally = EarningsTally(
         run.month,
         run.rules.settings,
         catalog.load(run, Dataset.PROGRAMS, ROUTING_COLUMNS),
         catalog.load(run, Dataset.PLANS, [*PLAN_KEY, "plan_id", "currency", OK]),
-        catalog.Spill(run),
+        spill,
     )
     with sums_fit(run.month):
-        for checked in checked_in_order(tally, reading.text_chunks(file, run.options.chunk_rows)):
-            tally.take(checked)
-            progress.info(f"{file.name}: {tally.rows:,} rows checked and routed")
+        stream(tally, file, run.work / "stream", min(run.options.chunk_rows, SENTENCE_ROWS))
+        progress.info(f"{file.name}: {tally.rows:,} rows checked and routed")
         earnings = tally.finish()
     if earnings.month_rows == 0 and not run.options.allow_empty:
         raise InputRejected(
@@ -486,7 +668,43 @@ def route_earnings(run: MonthRun, inputs: ReadInputs) -> Routed:
     return Routed(earnings.rows, earnings.in_scope_rows, earnings.month_rows, exceptions)
 
 
-ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
+def stream(tally: EarningsTally, file: reading.InputFile, folder: Path, slice_rows: int) -> None:
+    """One read of the earnings `file` through the tally's queries on the streaming engine:
+    the routed rows and the exceptional rows go to files in `folder` as the query runs; then
+    the counts and sums are taken over the routed rows, the exceptional rows get their
+    exception rows `slice_rows` at a time, and the rows that may share an earning_id are
+    settled."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # The reader runs on a thread of polars: it logs in this stage's context (Prefect's run).
+    context = contextvars.copy_context()
+    scan = reading.TextScan(
+        file, lambda rows: context.run(progress.info, f"{file.name}: {rows:,} rows read")
+    )
+    queries = tally.queries(scan.frame)
+    routed = folder / "routed.parquet"
+    exceptional = folder / "exceptional.parquet"
+    # Two files written as the one read runs (each further query of the read holds more of
+    # the file in polars' buffers: four made it 2.8 GB at 10M); the rest runs over them.
+    # Parquet, not Arrow: polars maps an Arrow file into memory, and reading a 40M month's
+    # rows back counted 2.3 GB more in the peak (lz4: the same CPU, a fifth of the bytes).
+    try:
+        scan.collect(
+            [
+                queries.routed.sink_parquet(routed, compression="lz4", lazy=True),
+                queries.exceptional.sink_parquet(exceptional, compression="lz4", lazy=True),
+            ]
+        )
+    except OSError as error:
+        if scan.failed:
+            raise
+        raise files.write_error(error, folder) from error
+    rows = pl.scan_parquet(routed)
+    for batch in rows.select(TALLIED).collect_batches(chunk_size=TALLY_ROWS):
+        tally.take_tallies(tallies(batch.lazy()).collect())
+    for batch in pl.scan_parquet(exceptional).collect_batches(chunk_size=slice_rows):
+        tally.take_exceptional(batch)
+    tally.take_ledger(duplicate_candidates(rows))
+
 
 STAGE = Stage(
     "route",

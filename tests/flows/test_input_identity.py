@@ -168,10 +168,12 @@ def test_a_run_whose_earnings_are_replaced_after_fingerprinting_publishes_nothin
     read = reading.text_chunks
     new_bytes: list[bytes] = []
 
-    def swap_then_read(file: reading.InputFile, chunk_rows: int | None = None) -> Iterator:
+    def swap_then_read(
+        file: reading.InputFile, chunk_rows: int | None = None, **options: int
+    ) -> Iterator:
         if file.name == name and not new_bytes:
             new_bytes.append(_replace(folder, name))
-        return read(file, chunk_rows)
+        return read(file, chunk_rows, **options)
 
     monkeypatch.setattr(reading, "text_chunks", swap_then_read)
     out = tmp_path / "out"

@@ -639,3 +639,32 @@ def test_a_form_matches_the_whole_value_and_no_line_of_it(
     pattern = getattr(inputs, form)
     values = pl.Series([valid, around.format(valid)])
     assert values.str.contains(pattern).to_list() == [True, False]
+
+
+@pytest.mark.parametrize("dataset", list(Dataset), ids=lambda d: d.value)
+def test_the_compiled_checks_fail_exactly_the_rows_pandera_fails(dataset: Dataset) -> None:
+    """The screen is the schema's own checks as expressions (`compile_checks`): over the
+    sample's messy rows it fails exactly the rows pandera fails, no more, so a row it passes
+    can be routed without pandera seeing it."""
+    spec = INPUTS[dataset]
+    if dataset == PROFILES:
+        text = b.text_frame(PROFILES, [row for _, row, _ in PROFILE_CASES])
+    else:
+        text, _ = read_text(InputFile(dataset, SAMPLE / f"{dataset.value}.csv"))
+    schema = schema_for(spec, b.settings())
+    failing: set[int] = set()
+    try:
+        schema.validate(text, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        failing = set(errors.failure_cases.get_column("index").drop_nulls().to_list())
+    assert set((~passes(text, schema)).arg_true().to_list()) == failing
+    assert set((~passes(text, schema, spec.few_valued)).arg_true().to_list()) == failing
+
+
+def test_a_check_without_an_expression_is_refused_by_the_screen() -> None:
+    """No check of a schema can pass unscreened: one the screen cannot compile is an error."""
+    schema = schema_for(INPUTS[EARNINGS], b.settings())
+    odd = pa.Check(lambda data: data.lazyframe.select(pl.lit(True)), name="odd")
+    schema = schema.update_column("fund", checks=[*schema.columns["fund"].checks, odd])
+    with pytest.raises(ValueError, match="odd"):
+        inputs.compile_checks(schema)

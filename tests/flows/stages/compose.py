@@ -11,7 +11,7 @@ import polars as pl
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
 from flows.stages.decide import CheckedReferences, MonthResult, RoutedEarnings, decide
-from flows.stages.route import EarningsTally
+from flows.stages.route import EarningsTally, duplicate_candidates, tallies
 from flows.stages.validate import References, check_references
 
 
@@ -22,14 +22,31 @@ def compute_month(
     run_id: str,
     paid_before: pl.DataFrame,
     chunks: Iterable[pl.DataFrame] | None = None,
+    streamed: int | None = None,
 ) -> tuple[MonthResult, References]:
     """The month's result from text frames; the earnings whole, or as `chunks` in file order
-    (checked last to first, taken first to last)."""
+    (checked last to first, taken first to last), or with `streamed` as stage route takes
+    them: the lazy queries of the whole file on the streaming engine, the exceptional rows
+    and the ledger taken `streamed` rows at a time."""
     references = check_references(text, settings)
     tally = EarningsTally(
         month, settings, references.frames[Dataset.PROGRAMS], references.frames[Dataset.PLANS]
     )
     earnings = text[Dataset.EARNINGS]
+    if streamed is not None:
+        assert earnings is not None
+        queries = tally.queries(earnings.lazy())
+        routed, exceptional = pl.collect_all(
+            [queries.routed, queries.exceptional], engine="streaming"
+        )
+        tally.take_tallies(tallies(routed.lazy()).collect(engine="streaming"))
+        for start in range(0, max(exceptional.height, 1), streamed):
+            tally.take_exceptional(exceptional.slice(start, streamed))
+        tally.take_ledger(duplicate_candidates(routed.lazy()))
+        result = decide(
+            CheckedReferences.of(references), tally.finish(), month, settings, run_id, paid_before
+        )
+        return result, references
     chunks = list(chunks) if chunks is not None else [earnings]
     # The stage checks several chunks at the same time and takes them in file order: here the
     # last chunk is checked first, so a check that leaned on an earlier one would show.
