@@ -36,23 +36,20 @@ def compute_month(
     if streamed is not None:
         assert earnings is not None
         queries = tally.queries(earnings.lazy())
-        routed, exceptional = pl.collect_all(
+        routed_rows, exceptional = pl.collect_all(
             [queries.routed, queries.exceptional], engine="streaming"
         )
-        tally.take_tallies(tallies(routed.lazy()).collect(engine="streaming"))
+        tally.take_tallies(tallies(routed_rows.lazy()).collect(engine="streaming"))
         for start in range(0, max(exceptional.height, 1), streamed):
             tally.take_exceptional(exceptional.slice(start, streamed))
-        tally.take_ledger(duplicate_candidates(routed.lazy()))
-        result = decide(
-            CheckedReferences.of(references), tally.finish(), month, settings, run_id, paid_before
-        )
-        return result, references
-    chunks = list(chunks) if chunks is not None else [earnings]
-    # The stage checks several chunks at the same time and takes them in file order: here the
-    # last chunk is checked first, so a check that leaned on an earlier one would show.
-    checked = [tally.check(chunk) for chunk in reversed(chunks)]
-    for chunk in reversed(checked):
-        tally.take(chunk)
+        tally.take_ledger(duplicate_candidates(routed_rows.lazy()))
+    else:
+        chunks = list(chunks) if chunks is not None else [earnings]
+        # Chunks checked last to first and taken first to last: a check that leaned on an
+        # earlier chunk would show.
+        checked = [tally.check(chunk) for chunk in reversed(chunks)]
+        for chunk in reversed(checked):
+            tally.take(chunk)
     routed = tally.finish()
     result = decide(
         CheckedReferences(
