@@ -1,9 +1,9 @@
 """Keys and cross-checks of the input datasets (docs/inputs.md), as pure polars functions.
 
-Each function takes typed input frames (with the row number column `ROW` and, where it matters,
-`OK`: the row has no exception so far) and returns exception rows: `row_number`, `record_key`,
-`code`, `column`, `value`, `message`. The caller adds the dataset name. A row that fails a check
-takes no further part.
+Each function takes typed input frames (with the row number column `ROW_NUMBER` and, where it
+matters, `OK`: the row has no exception so far) and returns exception rows: `row_number`,
+`record_key`, `code`, `column`, `value`, `message`. The caller adds the dataset name. A row that
+fails a check takes no further part.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import polars as pl
 
 from coop_rules.money import fraction_digits
 from coop_rules.settings import RuleSettings
-from coop_rules.vocabulary import ROW, Code, ProfileStatus
+from coop_rules.vocabulary import ROW_NUMBER, Code, ProfileStatus
 
 OK = "__ok"
 PLAN_KEY = ("mpn_id", "fund", "program", "period")
@@ -25,7 +25,7 @@ def exception_rows(
 ) -> pl.DataFrame:
     """Exception rows for every row of `frame`, pointing at `column` (None: the whole row)."""
     return frame.select(
-        pl.col(ROW).alias("row_number"),
+        pl.col(ROW_NUMBER),
         pl.col(record_key).cast(pl.String).alias("record_key"),
         pl.lit(code.value).alias("code"),
         pl.lit(column, pl.String).alias("column"),
@@ -39,7 +39,7 @@ def duplicate_keys(
 ) -> pl.DataFrame:
     """`DUPLICATE_KEY`/`DUPLICATE_PLAN`: every row that shares a key, since none can be trusted."""
     # Only the columns read: on the 1M plans 0.14 s instead of 0.25 s, and 25 MB less.
-    frame = frame.select(*dict.fromkeys([ROW, record_key, *keys]))
+    frame = frame.select(*dict.fromkeys([ROW_NUMBER, record_key, *keys]))
     key = pl.col(keys[0]) if len(keys) == 1 else pl.struct(list(keys))
     keyed = pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
     # Equal keys have equal hashes: sorted 64-bit hashes show the repeated ones (a sort is four
@@ -77,7 +77,10 @@ def unknown_references(
     # Only the columns the exception rows need, and the parent (a million plans) read lazily,
     # not at all when no child row is left to check.
     checked = (
-        child.lazy().filter(pl.col(OK)).select(*dict.fromkeys([ROW, record_key, *on])).collect()
+        child.lazy()
+        .filter(pl.col(OK))
+        .select(*dict.fromkeys([ROW_NUMBER, record_key, *on]))
+        .collect()
     )
     if checked.is_empty():
         return exception_rows(checked, record_key, Code.UNKNOWN_REFERENCE, on[-1], pl.lit(""))
@@ -132,11 +135,11 @@ def program_dates(programs: pl.DataFrame) -> pl.DataFrame:
     )
     ordered = valid.filter(pl.col("period_end") >= pl.col("period_start"))
     pairs = ordered.join(ordered, on="program", suffix="_other").filter(
-        (pl.col(ROW) != pl.col(f"{ROW}_other"))
+        (pl.col(ROW_NUMBER) != pl.col(f"{ROW_NUMBER}_other"))
         & (pl.col("period_start") <= pl.col("period_end_other"))
         & (pl.col("period_start_other") <= pl.col("period_end"))
     )
-    overlapping = pairs.group_by(ROW, maintain_order=True).agg(
+    overlapping = pairs.group_by(ROW_NUMBER, maintain_order=True).agg(
         pl.col("program").first(),
         pl.col("period").first(),
         pl.col("period_start").first(),
@@ -252,7 +255,7 @@ def limit_currency(
     too_fine = (
         limits.lazy()
         .filter(pl.col(OK))
-        .select(ROW, "plan_id", "limit_amount")
+        .select(ROW_NUMBER, "plan_id", "limit_amount")
         .join(valid_plans, on="plan_id", how="inner")
         .filter(fraction_digits(pl.col("limit_amount")) > allowed)
         .collect()

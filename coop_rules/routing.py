@@ -10,7 +10,7 @@ import polars as pl
 
 from coop_rules.forms import MPN_ID_FORM
 from coop_rules.integrity import OK, PLAN_KEY
-from coop_rules.vocabulary import ROW, Code
+from coop_rules.vocabulary import ROW_NUMBER, Code
 
 ROUTE = "__route"
 
@@ -250,7 +250,7 @@ def routed_plan(column: str = "plan_id") -> pl.Expr:
 def routing_exceptions(routed: pl.LazyFrame) -> pl.LazyFrame:
     """The exception rows of earnings that could not be routed, with their amounts."""
     return routed.filter(pl.col(ROUTE).is_not_null()).select(
-        pl.col(ROW).alias("row_number"),
+        pl.col(ROW_NUMBER),
         pl.col("earning_id").alias("record_key"),
         pl.col(ROUTE).alias("code"),
         pl.lit(None, pl.String).alias("column"),

@@ -99,5 +99,6 @@ OPTIONAL_DATASETS: tuple[Dataset, ...] = (
     Dataset.ACTIVITIES,
 )
 
-# Hidden bookkeeping column: the 1-based data-row number of a row in its input file.
-ROW = "__row"
+# The 1-based data-row number of a row in its input file: a column of every frame read from an
+# input, and the column of an exception row that names it (docs/inputs.md).
+ROW_NUMBER = "row_number"

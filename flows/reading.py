@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
-from coop_rules.vocabulary import OPTIONAL_DATASETS, REQUIRED_DATASETS, ROW, Dataset
+from coop_rules.vocabulary import OPTIONAL_DATASETS, REQUIRED_DATASETS, ROW_NUMBER, Dataset
 from flows.errors import InputRejected, UsageError
 from flows.files import sha256_of
 from schemas.inputs import INPUTS
@@ -191,12 +191,12 @@ def _normalise(frame: pl.DataFrame, columns: tuple[str, ...], first_row: int = 1
 
     return frame.select(
         *(clean(name) for name in columns),
-        pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW),
+        pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW_NUMBER),
     )
 
 
 def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
-    """Read one input file as text: its required columns (nulls for empty), `ROW`, and the
+    """Read one input file as text: its required columns (nulls for empty), `ROW_NUMBER`, and the
     names of the extra columns it holds (ignored, listed in the manifest).
 
     The blocks read are joined into one chunk per column, once: an eager polars step over a
@@ -204,7 +204,7 @@ def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
     extra = input_columns(file)
     chunks = list(text_chunks(file))
     if not chunks:
-        empty = {name: pl.String for name in INPUTS[file.dataset].columns} | {ROW: pl.Int64}
+        empty = {name: pl.String for name in INPUTS[file.dataset].columns} | {ROW_NUMBER: pl.Int64}
         return pl.DataFrame(schema=empty), extra
     return pl.concat(chunks, rechunk=True), extra
 
@@ -227,8 +227,8 @@ def text_chunks(
     """The rows of one input file as text, in file order, `chunk_rows` at a time (None: as
     read); call `input_columns` first.
 
-    Each chunk holds the required columns (trimmed, null for empty) and `ROW`, numbered from 1
-    over the whole file. Empty records at the end of the file are not rows: a chunk's empty
+    Each chunk holds the required columns (trimmed, null for empty) and `ROW_NUMBER`, numbered
+    from 1 over the whole file. Empty records at the end of the file are not rows: a chunk's empty
     tail is held back until a later record shows it is in the middle of the file.
 
     A CSV file is read `block_bytes` at a time (`_csv_blocks`), so memory holds one block and
@@ -282,7 +282,7 @@ class TextScan:
         self._on_rows = on_rows
         self._error: BaseException | None = None
         columns = INPUTS[file.dataset].columns
-        schema = {name: pl.String() for name in columns} | {ROW: pl.Int64()}
+        schema = {name: pl.String() for name in columns} | {ROW_NUMBER: pl.Int64()}
         # Pure: the queries of one run share one read of the file (polars runs it once).
         self.frame = register_io_source(self._blocks, schema=schema, is_pure=True)
 

@@ -33,7 +33,7 @@ from coop_rules.forms import (
 )
 from coop_rules.money import MONEY, fraction_digits
 from coop_rules.settings import RuleSettings
-from coop_rules.vocabulary import ROW, Code, Dataset, ProfileStatus
+from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset, ProfileStatus
 
 # Forms of text (docs/inputs.md, "The files"), declared once in coop_rules/forms.py.
 DIGITS_6_10 = MPN_ID_FORM
@@ -425,7 +425,7 @@ def _cases_with_values(
     cell, and the row's currency (`__currency`) when the dataset has one."""
     rows = frame.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("index"),
-        pl.col(ROW).alias("row_number"),
+        pl.col(ROW_NUMBER),
         pl.col(spec.record_key).alias("record_key"),
         *([pl.col("currency").alias("__currency")] if "currency" in frame.columns else []),
     )

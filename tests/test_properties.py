@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from coop_rules.integrity import OK
 from coop_rules.money import MONEY
 from coop_rules.settings import RuleSettings, parse_rules
-from coop_rules.vocabulary import ROW, Code, Dataset, Outcome
+from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset, Outcome
 from flows.stages.decide import MonthResult
 from schemas.inputs import EXCEPTION_ORDER, INPUTS
 from tests.flows.stages.compose import compute_month
@@ -224,12 +224,13 @@ def earning_rows(draw: st.DrawFn, noise: Noise, keys: list[PlanKey]) -> list[Row
 
 
 def text_frame(dataset: Dataset, rows: list[Row]) -> pl.DataFrame:
-    """Rows as `flows.reading.read_text` hands them over: text columns and the 1-based `ROW`."""
+    """Rows as `flows.reading.read_text` hands them over: text columns and the 1-based
+    `ROW_NUMBER`."""
     columns = INPUTS[dataset].columns
     return pl.DataFrame(
         [dict(zip(columns, row, strict=True)) for row in rows],
         schema={name: pl.String for name in columns},
-    ).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+    ).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW_NUMBER))
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,7 @@ def is_real_month(text: str | None) -> bool:
 def in_scope_rows(earnings: pl.DataFrame) -> dict[int, dict]:
     """Rows of M, and rows whose month cannot be read (they belong to every run)."""
     return {
-        row[ROW]: row
+        row[ROW_NUMBER]: row
         for row in earnings.iter_rows(named=True)
         if row["earning_month"] == MONTH or not is_real_month(row["earning_month"])
     }
@@ -340,11 +341,11 @@ def expected_routing(
     routed: dict[str, tuple[int, Decimal]] = {}
     for row in rows:
         found = periods[row["program"]]
-        assert len(found) == 1, f"row {row[ROW]} has no single period but no exception"
+        assert len(found) == 1, f"row {row[ROW_NUMBER]} has no single period but no exception"
         matches = plans[(row["mpn_id"], row["fund"], row["program"], found[0])]
-        assert len(matches) == 1, f"row {row[ROW]} has no single plan but no exception"
+        assert len(matches) == 1, f"row {row[ROW_NUMBER]} has no single plan but no exception"
         plan = matches[0]
-        assert plan[OK] and plan["currency"] == row["currency"], f"row {row[ROW]} misrouted"
+        assert plan[OK] and plan["currency"] == row["currency"], f"row {row[ROW_NUMBER]} misrouted"
         count, total = routed.get(plan["plan_id"], (0, Decimal(0)))
         routed[plan["plan_id"]] = (count + 1, total + Decimal(row["amount"]))
     return routed

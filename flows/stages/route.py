@@ -34,7 +34,7 @@ from coop_rules.calendar import parse_month
 from coop_rules.integrity import OK, PLAN_KEY
 from coop_rules.money import MONEY, ZERO, to_money, to_wide
 from coop_rules.settings import RuleSettings
-from coop_rules.vocabulary import ROW, Dataset
+from coop_rules.vocabulary import ROW_NUMBER, Dataset
 from flows import catalog, files, reading
 from flows.catalog import Handover
 from flows.errors import InputRejected
@@ -173,7 +173,7 @@ class EarningsQueries:
 
     `routed`: a slim row per earnings row (`ROUTED_COLUMNS`): row, earning_id and its hash,
     whether in scope and of M itself, the plan it reaches, the amount and currency that count.
-    `exceptional`: the in-scope rows with a schema or routing exception (their text, `ROW`,
+    `exceptional`: the in-scope rows with a schema or routing exception (their text, `ROW_NUMBER`,
     `OK`, the routing code and columns), in file order: the few rows that need sentences.
     """
 
@@ -185,7 +185,15 @@ class EarningsQueries:
 # hashes hold every repeated id (`duplicate_candidates`).
 ID_HASH = "__id_hash"
 IN_MONTH = "__in_month"
-ROUTED_COLUMNS = (ROW, "earning_id", IN_SCOPE, IN_MONTH, routing.PLAN_INDEX, "amount", "currency")
+ROUTED_COLUMNS = (
+    ROW_NUMBER,
+    "earning_id",
+    IN_SCOPE,
+    IN_MONTH,
+    routing.PLAN_INDEX,
+    "amount",
+    "currency",
+)
 # Repeated hashes are looked for in this many parts of the routed rows, one part in memory at a
 # time (a 40M-row month: 40 MB of hashes a part).
 HASH_PARTS = 8
@@ -275,7 +283,7 @@ class EarningsTally:
         self._spill = spill if spill is not None else MemorySpill()
         self._ledger_schema = pl.Schema(
             {  # type: ignore[arg-type]  # an Enum instance is a data type
-                ROW: pl.Int64,
+                ROW_NUMBER: pl.Int64,
                 "earning_id": pl.String,
                 "in_scope": pl.Boolean,
                 routing.PLAN_INDEX: pl.UInt32,
@@ -289,18 +297,18 @@ class EarningsTally:
         self._input = [pl.DataFrame(schema={"currency": pl.String, "input": MONEY})]
 
     def check(self, text: pl.DataFrame) -> CheckedChunk:
-        """Check, route and sum one chunk: the file's columns as text, and `ROW`. Changes
+        """Check, route and sum one chunk: the file's columns as text, and `ROW_NUMBER`. Changes
         nothing: chunks may be checked in any order, and at the same time."""
         scope = in_scope(text, self.month)
         scoped = text.filter(scope)
         found = validate_text(scoped, self._spec, self.settings, self._schema)
         # An amount counts where it parses and fits its currency (no exception on either).
         unfit = found.filter(pl.col("column").is_in(["amount", "currency"]))
-        fits = ~pl.col(ROW).is_in(unfit.get_column("row_number").implode())
+        fits = ~pl.col(ROW_NUMBER).is_in(unfit.get_column(ROW_NUMBER).implode())
         typed = parse_text(
             scoped.lazy().select(
-                ROW,
-                (~pl.col(ROW).is_in(found.get_column("row_number").implode())).alias(OK),
+                ROW_NUMBER,
+                (~pl.col(ROW_NUMBER).is_in(found.get_column(ROW_NUMBER).implode())).alias(OK),
                 "earning_id",
                 "mpn_id",
                 "program",
@@ -326,7 +334,7 @@ class EarningsTally:
             Dataset.EARNINGS,
         )
         ledger = routed.select(
-            ROW,
+            ROW_NUMBER,
             "earning_id",
             pl.lit(True).alias("in_scope"),
             routing.PLAN_INDEX,
@@ -347,14 +355,16 @@ class EarningsTally:
         earned = _earned(ledger.filter(pl.col(routing.PLAN_INDEX).is_not_null()))
         if scoped.height < text.height:
             # Rows of other months take part in the duplicate check of earning_id only.
-            others = text.filter(~scope).select(ROW, "earning_id", pl.lit(False).alias("in_scope"))
+            others = text.filter(~scope).select(
+                ROW_NUMBER, "earning_id", pl.lit(False).alias("in_scope")
+            )
             ledger = pl.concat([ledger, others], how="diagonal_relaxed")
         return CheckedChunk(
             rows=text.height,
             in_scope_rows=scoped.height,
             month_rows=int((scoped.get_column("earning_month") == self.month).sum()),
             parts=(
-                ("routing", unrouted.sort("row_number")),
+                ("routing", unrouted.sort(ROW_NUMBER)),
                 ("found", exceptions),
                 *self._buckets(ledger),
             ),
@@ -363,7 +373,7 @@ class EarningsTally:
         )
 
     def queries(self, text: pl.LazyFrame) -> EarningsQueries:
-        """The whole file at once (`text`: the file's columns as text, and `ROW`) as lazy
+        """The whole file at once (`text`: the file's columns as text, and `ROW_NUMBER`) as lazy
         queries of elementwise steps and one join: the schema's checks compiled into
         expressions (flags, no message), the packed-key join. Messages are made later, of the
         few exceptional rows only (`take_exceptional`)."""
@@ -390,7 +400,7 @@ class EarningsTally:
                 pl.col("earning_id").hash().alias(ID_HASH),
             ),
             exceptional=exceptional.select(
-                ROW,
+                ROW_NUMBER,
                 *text_columns,
                 pl.col(AMOUNT_TEXT),
                 OK,
@@ -443,16 +453,16 @@ class EarningsTally:
                 pl.col(AMOUNT_TEXT).alias("amount") if c == "amount" else pl.col(c)
                 for c in self._spec.columns
             ),
-            ROW,
+            ROW_NUMBER,
         )
         found = validate_text(text, self._spec, self.settings, self._schema)
-        unexplained = text.join(found.select(pl.col("row_number").alias(ROW)), on=ROW, how="anti")
+        unexplained = text.join(found.select(pl.col(ROW_NUMBER)), on=ROW_NUMBER, how="anti")
         if not unexplained.is_empty():
             raise ValueError(
-                f"earnings row {unexplained.item(0, ROW)} failed a compiled check of the "
+                f"earnings row {unexplained.item(0, ROW_NUMBER)} failed a compiled check of the "
                 "Earnings schema that pandera passes: the screen and the schema disagree"
             )
-        amounts = failing.select(ROW, "amount", pl.col(FIT_CURRENCY).alias("currency"))
+        amounts = failing.select(ROW_NUMBER, "amount", pl.col(FIT_CURRENCY).alias("currency"))
         # Rechunked: polars 2.1 panics formatting messages over text of several chunks.
         unrouted = rows.filter(pl.col(OK)).rechunk()
         self._spill.put(
@@ -460,7 +470,7 @@ class EarningsTally:
             finish_exceptions(
                 routing.routing_exceptions(unrouted.lazy()).collect(engine="in-memory"),
                 Dataset.EARNINGS,
-            ).sort("row_number"),
+            ).sort(ROW_NUMBER),
         )
         self._spill.put(
             "found",
@@ -508,12 +518,12 @@ class EarningsTally:
             if ledger is None:
                 continue
             duplicates = integrity.duplicate_keys(
-                ledger.select(ROW, "earning_id"), ("earning_id",), "earning_id"
+                ledger.select(ROW_NUMBER, "earning_id"), ("earning_id",), "earning_id"
             )
             if duplicates.is_empty():
                 continue
-            rows = duplicates.get_column("row_number").implode()
-            yield duplicates, ledger.filter(pl.col(ROW).is_in(rows))
+            rows = duplicates.get_column(ROW_NUMBER).implode()
+            yield duplicates, ledger.filter(pl.col(ROW_NUMBER).is_in(rows))
 
     def finish(self) -> Earnings:
         """Settle duplicate earning_ids over the whole file; sum the routed rows per plan; the
@@ -530,10 +540,8 @@ class EarningsTally:
             [rows for _, rows in repeated] or [pl.DataFrame(schema=self._ledger_schema)]
         )
         reported = set_aside.filter(pl.col("in_scope"))
-        duplicates = duplicates.join(
-            reported.select(pl.col(ROW).alias("row_number")), on="row_number", how="semi"
-        )
-        set_aside_rows = set_aside.get_column(ROW).implode()
+        duplicates = duplicates.join(reported.select(pl.col(ROW_NUMBER)), on=ROW_NUMBER, how="semi")
+        set_aside_rows = set_aside.get_column(ROW_NUMBER).implode()
         taken_back = set_aside.filter(pl.col(routing.PLAN_INDEX).is_not_null())
         unrouted = self._spill.scan("routing")
         return Earnings(
@@ -545,7 +553,7 @@ class EarningsTally:
                 # A row set aside as a duplicate is reported as one, not as unroutable.
                 None
                 if unrouted is None
-                else unrouted.filter(~pl.col("row_number").is_in(set_aside_rows)),
+                else unrouted.filter(~pl.col(ROW_NUMBER).is_in(set_aside_rows)),
             ),
             earned=_take_back(self._earned, _earned(taken_back))
             .join(self.table.plan_keys.select(routing.PLAN_INDEX, "plan_id"), on=routing.PLAN_INDEX)
@@ -573,7 +581,7 @@ def _merged(
     every check is routed); its `DUPLICATE_KEY` comes before its schema exceptions (the codes
     sort so), hence the key: twice the row number, one more for the other two sets.
     """
-    first = pl.col("row_number") * 2
+    first = pl.col(ROW_NUMBER) * 2
     merged = duplicates.lazy().with_columns(first.alias(MERGE_KEY))
     for rows in (found, unrouted):
         if rows is not None:
@@ -621,12 +629,12 @@ def _with_amounts(exceptions: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFram
     """Give earnings exceptions their row's amount and currency where the amount parses and
     fits its currency (docs/payouts.md), so the reconciliation can account for every amount."""
     amounts = ledger.select(
-        pl.col(ROW).alias("row_number"),
+        pl.col(ROW_NUMBER),
         pl.col("amount").alias("__amount"),
         pl.col("currency").cast(pl.String).alias("__currency"),
     )
     return (
-        exceptions.join(amounts, on="row_number", how="left")
+        exceptions.join(amounts, on=ROW_NUMBER, how="left")
         .with_columns(pl.col("__amount").alias("amount"), pl.col("__currency").alias("currency"))
         .select(list(EXCEPTION_COLUMNS))
     )

@@ -24,7 +24,7 @@ from coop_rules.calendar import month_text, parse_month
 from coop_rules.integrity import OK, PLAN_KEY
 from coop_rules.routing import period_of_month
 from coop_rules.settings import RuleSettings
-from coop_rules.vocabulary import ROW, Code, Dataset
+from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset
 from flows import catalog, reading
 from flows.catalog import Handover
 from flows.folder import read_registry
@@ -54,8 +54,8 @@ class References:
 
 def mark(frame: pl.DataFrame, exceptions: pl.DataFrame) -> pl.DataFrame:
     """Set `OK` to false on the rows named by `exceptions`."""
-    bad = exceptions.get_column("row_number").unique()
-    return frame.with_columns((pl.col(OK) & ~pl.col(ROW).is_in(bad.implode())).alias(OK))
+    bad = exceptions.get_column(ROW_NUMBER).unique()
+    return frame.with_columns((pl.col(OK) & ~pl.col(ROW_NUMBER).is_in(bad.implode())).alias(OK))
 
 
 class _Found:
@@ -75,7 +75,9 @@ class _Found:
 
 
 def _empty_text(dataset: Dataset) -> pl.DataFrame:
-    return pl.DataFrame(schema={**{c: pl.String for c in INPUTS[dataset].columns}, ROW: pl.Int64})
+    return pl.DataFrame(
+        schema={**{c: pl.String for c in INPUTS[dataset].columns}, ROW_NUMBER: pl.Int64}
+    )
 
 
 def check_form(
@@ -128,8 +130,8 @@ def check_limits(
     # would have truncated them.
     limit_text = (
         text.lazy()
-        .select(ROW, "plan_id", "limit_amount")
-        .join(limits.lazy().select(ROW, OK), on=ROW, how="left")
+        .select(ROW_NUMBER, "plan_id", "limit_amount")
+        .join(limits.lazy().select(ROW_NUMBER, OK), on=ROW_NUMBER, how="left")
         .collect()
     )
     return found.add(

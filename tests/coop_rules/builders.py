@@ -2,7 +2,7 @@
 
 Rows are dicts of column -> text (None is an empty field), the way `flows.reading.read_text` hands
 them over; `text_frame` turns them into a frame of `pl.String` columns plus the 1-based row
-number `__row`. The defaults make one Approved USD plan of the FY26 Azure Co-op period with a
+number `row_number`. The defaults make one Approved USD plan of the FY26 Azure Co-op period with a
 limit of 10000.00 in force since 2025-07, and one 100.00 USD earning in April 2026.
 """
 
@@ -17,7 +17,7 @@ import polars as pl
 
 from coop_rules.money import MONEY
 from coop_rules.settings import RuleSettings, parse_rules
-from coop_rules.vocabulary import ROW, Dataset
+from coop_rules.vocabulary import ROW_NUMBER, Dataset
 from flows.stages.decide import MonthResult
 from schemas.inputs import INPUTS
 from tests.flows.stages.compose import compute_month
@@ -129,14 +129,15 @@ def payment_profile(**overrides: str | None) -> Row:
 
 
 def text_frame(dataset: Dataset, rows: list[Row]) -> pl.DataFrame:
-    """A frame as `flows.reading.read_text` gives it: every column text, plus `__row` from 1."""
+    """A frame as `flows.reading.read_text` gives it: every column text, plus `row_number`
+    from 1."""
     columns = INPUTS[dataset].columns
     for row in rows:
         unknown = set(row) - set(columns)
         assert not unknown, f"{dataset.value} has no column {sorted(unknown)}"
     data = {name: [row.get(name) for row in rows] for name in columns}
     frame = pl.DataFrame(data, schema=dict.fromkeys(columns, pl.String))
-    return frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+    return frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW_NUMBER))
 
 
 def inputs(

@@ -12,7 +12,7 @@ import pytest
 
 from coop_rules.integrity import OK
 from coop_rules.routing import ROUTE, route_earnings, routing_table
-from coop_rules.vocabulary import ROW, Code, Dataset
+from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset
 from flows.stages.validate import check_references
 from tests.coop_rules import builders as b
 
@@ -225,9 +225,11 @@ def test_joining_on_the_key_hash_routes_as_the_four_text_keys_do() -> None:
     assert earnings is not None
     chunk = earnings.with_columns(pl.lit(True).alias(OK)).lazy()
     assert table.packed is not None
-    packed = route_earnings(chunk, table).collect().sort(ROW)
-    hashed = route_earnings(chunk, replace(table, packed=None)).collect().sort(ROW)
-    plain = route_earnings(chunk, replace(table, packed=None, hashed=False)).collect().sort(ROW)
+    packed = route_earnings(chunk, table).collect().sort(ROW_NUMBER)
+    hashed = route_earnings(chunk, replace(table, packed=None)).collect().sort(ROW_NUMBER)
+    plain = (
+        route_earnings(chunk, replace(table, packed=None, hashed=False)).collect().sort(ROW_NUMBER)
+    )
     assert hashed.equals(plain.select(hashed.columns))
     assert packed.equals(plain.select(packed.columns))
     assert hashed.get_column(ROUTE).to_list() == [

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from coop_rules.vocabulary import ROW, Code, Dataset
+from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset
 from flows.errors import InputRejected
 from flows.reading import InputFile, find_inputs, read_text, text_chunks
 from schemas.inputs import INPUTS
@@ -47,7 +47,7 @@ def _read(tmp_path: Path, data: bytes) -> pl.DataFrame:
     return frame
 
 
-# (file bytes, expected rows: __row -> {column: value}, expected row count)
+# (file bytes, expected rows: row_number -> {column: value}, expected row count)
 READ_CASES = [
     pytest.param(
         f'{HEADER}\nE-1,4412907,"Azure Co-op, EMEA\nWest",Marketing,2026-04,1000.00,USD\n{E2}\n',
@@ -165,10 +165,10 @@ def test_read_text_counts_records_and_reads_values(
 ) -> None:
     frame = _read(tmp_path, content.encode("utf-8"))
     assert frame.height == height
-    assert frame.get_column("__row").to_list() == list(range(1, height + 1))
+    assert frame.get_column(ROW_NUMBER).to_list() == list(range(1, height + 1))
     assert all(frame.schema[name] == pl.String for name in INPUTS[Dataset.EARNINGS].columns)
     for row, values in expected.items():
-        record = frame.filter(pl.col("__row") == row).row(0, named=True)
+        record = frame.filter(pl.col(ROW_NUMBER) == row).row(0, named=True)
         for column, value in values.items():
             assert record[column] == value, (row, column)
 
@@ -429,7 +429,7 @@ def test_payment_profiles_file_is_read_as_text(tmp_path: Path) -> None:
     files["payment_profiles.csv"] = csv_text(Dataset.PAYMENT_PROFILES, [row])
     found = find_inputs(write_folder(tmp_path / "in", files))
     profiles, extras = read_text(found[Dataset.PAYMENT_PROFILES])
-    assert profiles.drop(ROW).rows() == [("4412907", "Action required", "2026-01-15")]
+    assert profiles.drop(ROW_NUMBER).rows() == [("4412907", "Action required", "2026-01-15")]
     assert extras == []
 
 
