@@ -162,10 +162,6 @@ class RuleSettings(BaseModel):
                 raise ValueError(f"{code} = {amount} does not fit Decimal(18, 2)")
         return value
 
-    def minimum(self, currency: str) -> Decimal:
-        """The minimum payment of `currency` (0 when the rules list none)."""
-        return self.minimum_payment.get(currency, Decimal(0))
-
 
 class RulesError(ValueError):
     """The rules file cannot be used; the message is one sentence for a person."""

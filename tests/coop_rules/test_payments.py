@@ -703,7 +703,7 @@ def expected_rows(data: dict[str, Any], settings: RuleSettings) -> dict[tuple, t
             status = "FORFEITED"
         elif status_ == ACTION or status_ is None:
             status = "HELD_PROFILE"
-        elif amount < settings.minimum(key[1]):
+        elif amount < settings.minimum_payment.get(key[1], Decimal(0)):
             status = "BELOW_MINIMUM"
         else:
             status = "PAY"

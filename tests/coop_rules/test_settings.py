@@ -196,4 +196,5 @@ def test_an_own_currency_table_keeps_the_shipped_minimums_of_its_currencies() ->
     ],
 )
 def test_minimum_of_a_currency(currency: str, expected: Decimal) -> None:
-    assert parse_rules(SHIPPED).minimum(currency) == expected
+    """A currency the rules do not list has no minimum (docs/payments.md)."""
+    assert parse_rules(SHIPPED).minimum_payment.get(currency, Decimal(0)) == expected
