@@ -163,6 +163,7 @@ IN_SCOPE = "in_scope"
 FITS = "__fits"
 AMOUNT_TEXT = "__amount_text"
 FIT_CURRENCY = "__currency"
+CHECK_FLAG = "__check_"
 
 
 @dataclass(frozen=True)
@@ -379,13 +380,27 @@ class EarningsTally:
         few exceptional rows only (`take_exceptional`)."""
         checks = compile_checks(self._schema)
         scope = pl.col(IN_SCOPE)
-        passes = pl.all_horizontal(c.passes for c in checks)
-        fits = pl.all_horizontal(c.passes for c in checks if c.column in ("amount", "currency"))
-        flagged = text.with_columns(
-            in_scope_expr(self.month).alias(IN_SCOPE),
-            (pl.col("earning_month") == self.month).fill_null(False).alias(IN_MONTH),
-            pl.col("amount").alias(AMOUNT_TEXT),
-        ).with_columns((passes & scope).alias(OK), (fits & scope).alias(FITS))
+        # Each check a column of its own, then their conjunction: as one expression the
+        # checks that share a test (an amount's form) ran it again, 40% more CPU at 10M rows.
+        flags = [f"{CHECK_FLAG}{number}" for number in range(len(checks))]
+        fit_flags = [
+            flag
+            for flag, c in zip(flags, checks, strict=True)
+            if c.column in ("amount", "currency")
+        ]
+        flagged = (
+            text.with_columns(
+                in_scope_expr(self.month).alias(IN_SCOPE),
+                (pl.col("earning_month") == self.month).fill_null(False).alias(IN_MONTH),
+                pl.col("amount").alias(AMOUNT_TEXT),
+                *(c.passes.alias(flag) for flag, c in zip(flags, checks, strict=True)),
+            )
+            .with_columns(
+                (pl.all_horizontal(flags) & scope).alias(OK),
+                (pl.all_horizontal(fit_flags) & scope).alias(FITS),
+            )
+            .drop(flags)
+        )
         routed = routing.route_earnings(parse_text(flagged, self._spec), self.table).with_columns(
             routing.routed_plan(routing.PLAN_INDEX),
             pl.when(FITS).then(pl.col("amount")).alias("amount"),
@@ -685,8 +700,14 @@ def stream(tally: EarningsTally, file: reading.InputFile, folder: Path, slice_ro
     folder.mkdir(parents=True, exist_ok=True)
     # The reader runs on a thread of polars: it logs in this stage's context (Prefect's run).
     context = contextvars.copy_context()
-    scan = reading.TextScan(
-        file, lambda rows: context.run(progress.info, f"{file.name}: {rows:,} rows read")
+
+    def read(rows: int) -> None:
+        context.run(progress.info, f"{file.name}: {rows:,} rows read")
+
+    # A CSV file is read by polars' own reader (in parallel); a Parquet file's values become
+    # text a batch at a time.
+    scan: reading.CsvScan | reading.TextScan = (
+        reading.CsvScan(file, read) if file.path.suffix == ".csv" else reading.TextScan(file, read)
     )
     queries = tally.queries(scan.frame)
     routed = folder / "routed.parquet"
@@ -706,10 +727,22 @@ def stream(tally: EarningsTally, file: reading.InputFile, folder: Path, slice_ro
         if scan.failed:
             raise
         raise files.write_error(error, folder) from error
-    rows = pl.scan_parquet(routed)
+    # Blank records at the end of the file are not rows: every blank record is in scope and
+    # fails the required checks, so it is among the exceptional rows.
+    row = pl.col(ROW_NUMBER)
+    blank = pl.all_horizontal(
+        pl.col(AMOUNT_TEXT if name == "amount" else name).is_null()
+        for name in INPUTS[Dataset.EARNINGS].columns
+    )
+    last = reading.last_row(
+        pl.scan_parquet(exceptional).filter(blank).select(row).collect().to_series(),
+        pl.scan_parquet(routed).select(pl.len()).collect().item(),
+    )
+    rows = pl.scan_parquet(routed).filter(row <= last)
     for batch in rows.select(TALLIED).collect_batches(chunk_size=TALLY_ROWS):
         tally.take_tallies(tallies(batch.lazy()).collect())
-    for batch in pl.scan_parquet(exceptional).collect_batches(chunk_size=slice_rows):
+    exceptions = pl.scan_parquet(exceptional).filter(row <= last)
+    for batch in exceptions.collect_batches(chunk_size=slice_rows):
         tally.take_exceptional(batch)
     tally.take_ledger(duplicate_candidates(rows))
 

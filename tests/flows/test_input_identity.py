@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -166,6 +167,7 @@ def test_a_run_whose_earnings_are_replaced_after_fingerprinting_publishes_nothin
     folder = _folder(tmp_path, suffix)
     name = f"earnings{suffix}"
     read = reading.text_chunks
+    scan = reading.CsvScan
     new_bytes: list[bytes] = []
 
     def swap_then_read(
@@ -175,7 +177,14 @@ def test_a_run_whose_earnings_are_replaced_after_fingerprinting_publishes_nothin
             new_bytes.append(_replace(folder, name))
         return read(file, chunk_rows, **options)
 
+    class SwapThenScan(reading.CsvScan):
+        def __init__(self, file: reading.InputFile, *args: Any) -> None:
+            if file.name == name and not new_bytes:
+                new_bytes.append(_replace(folder, name))
+            super().__init__(file, *args)
+
     monkeypatch.setattr(reading, "text_chunks", swap_then_read)
+    monkeypatch.setattr(reading, "CsvScan", SwapThenScan)
     out = tmp_path / "out"
     with pytest.raises(InputRejected, match=f"^{name} {CHANGED}$") as rejected:
         run(folder, out)
@@ -183,8 +192,37 @@ def test_a_run_whose_earnings_are_replaced_after_fingerprinting_publishes_nothin
     assert nothing_published(out)
 
     monkeypatch.setattr(reading, "text_chunks", read)
+    monkeypatch.setattr(reading, "CsvScan", scan)
     published = run(folder, out)
     assert published.outcome.manifest.inputs["earnings"].sha256 == (
         hashlib.sha256(new_bytes[0]).hexdigest()
     )
     assert published.payouts.select("earnings_count").item() == len(NEW_ROWS)
+
+
+@pytest.mark.parametrize("change", ["rename", "append"])
+def test_a_csv_file_changed_while_polars_reads_it_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """polars' own reader takes the CSV earnings in one streaming query: a file replaced or
+    written while that query runs is caught when it ends, and nothing is published."""
+    folder = _folder(tmp_path)
+    collect_all = pl.collect_all
+    changed: list[str] = []
+
+    def change_then_collect(*args: Any, **kwargs: Any) -> Any:
+        if not changed:
+            changed.append(change)
+            if change == "rename":
+                _replace(folder, "earnings.csv")
+            else:
+                _append(folder / "earnings.csv")
+        return collect_all(*args, **kwargs)
+
+    monkeypatch.setattr(reading.pl, "collect_all", change_then_collect)
+    out = tmp_path / "out"
+    with pytest.raises(InputRejected, match=f"^earnings.csv {CHANGED}$") as rejected:
+        run(folder, out)
+    assert changed == [change]
+    assert rejected.value.exit_code == 3
+    assert nothing_published(out)

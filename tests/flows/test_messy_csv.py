@@ -21,7 +21,7 @@ import pytest
 
 from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset
 from flows.errors import InputRejected
-from flows.reading import InputFile, find_inputs, read_text, text_chunks
+from flows.reading import CsvScan, InputFile, find_inputs, last_row, read_text, text_chunks
 from schemas.inputs import INPUTS
 from tests.flows.messy_inputs import (
     PLAN_USD,
@@ -504,3 +504,55 @@ def test_a_file_read_whole_is_one_piece_of_memory(tmp_path: Path) -> None:
     frame, _ = read_text(InputFile(Dataset.EARNINGS, path))
     assert frame.height == rows
     assert set(frame.n_chunks("all")) == {1}
+
+
+def _scanned(path: Path, on_rows: list[int] | None = None) -> pl.DataFrame:
+    """The rows of `path` as stage route reads a CSV file: polars' own reader in a streaming
+    query (`CsvScan`), then the blank records at the end dropped (`last_row`)."""
+    scan = CsvScan(InputFile(Dataset.EARNINGS, path), None if on_rows is None else on_rows.append)
+    (frame,) = scan.collect([scan.frame])
+    blank = pl.all_horizontal(pl.col(c).is_null() for c in INPUTS[Dataset.EARNINGS].columns)
+    last = last_row(frame.filter(blank).get_column(ROW_NUMBER), frame.height)
+    return frame.filter(pl.col(ROW_NUMBER) <= last)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        *(case.values[0] for case in READ_CASES),
+        f"{HEADER}\n{E1}\n\n\n{E2}\n\n\n",
+        f"{HEADER}\n{E1}\n   \n{E2}\n  \n\n",
+        f"{HEADER}\n\n,,,,,,\n\n",
+        f"{HEADER}\n,,,,,,\n{E1}\n",
+    ],
+)
+def test_polars_reader_reads_the_rows_the_block_reader_reads(tmp_path: Path, content: str) -> None:
+    """Stage route reads a CSV file of earnings with polars' own reader: the same rows, values
+    and numbers as the block reader, once the blank records at the end are dropped."""
+    whole = _read(tmp_path, content.encode("utf-8"))
+    read: list[int] = []
+    scanned = _scanned(tmp_path / "earnings.csv", read)
+    assert scanned.equals(whole)
+    assert max(read, default=0) >= whole.height
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f'{HEADER}\nE-"1,4412907,Azure Co-op,Marketing,2026-04,1.00,USD\n{E2}\n'.encode(),
+        f'{HEADER}\nE-1,4412907,"Azure Co-op,Marketing,2026-04,1.00,USD\n{E2}\n'.encode(),
+        f"{HEADER}\n{E1},extra\n".encode(),
+        f"{HEADER}\n{E1}\n".encode().replace(b"Azure", b"Az\xffre"),
+    ],
+    ids=["stray-quote", "unclosed-quote", "record-longer-than-the-header", "not-utf8"],
+)
+def test_a_file_polars_cannot_read_gets_the_block_readers_sentence(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "earnings.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputRejected) as expected:
+        read_text(InputFile(Dataset.EARNINGS, path))
+    with pytest.raises(InputRejected) as raised:
+        _scanned(path)
+    assert str(raised.value) == str(expected.value)
