@@ -200,12 +200,20 @@ def read_text(file: InputFile) -> tuple[pl.DataFrame, list[str]]:
     """Read one input file as text: its required columns (nulls for empty), `ROW_NUMBER`, and the
     names of the extra columns it holds (ignored, listed in the manifest).
 
-    The blocks read are joined into one chunk per column, once: an eager polars step over a
-    frame of many chunks copies it into one, and the caller would hold both copies."""
+    A CSV file is read by polars' own reader (`CsvScan`), a Parquet file a batch at a time
+    (`text_chunks`). The rows are joined into one chunk per column, once: an eager polars step
+    over a frame of many chunks copies it into one, and the caller would hold both copies."""
     extra = input_columns(file)
+    columns = INPUTS[file.dataset].columns
+    if file.path.suffix == ".csv":
+        scan = CsvScan(file)
+        (rows,) = scan.collect([scan.frame])
+        blank = pl.all_horizontal(pl.col(name).is_null() for name in columns)
+        last = last_row(rows.filter(blank).get_column(ROW_NUMBER), rows.height)
+        return rows.head(last).rechunk(), extra
     chunks = list(text_chunks(file))
     if not chunks:
-        empty = {name: pl.String for name in INPUTS[file.dataset].columns} | {ROW_NUMBER: pl.Int64}
+        empty = {name: pl.String for name in columns} | {ROW_NUMBER: pl.Int64}
         return pl.DataFrame(schema=empty), extra
     return pl.concat(chunks, rechunk=True), extra
 

@@ -659,6 +659,8 @@ ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
 # The exceptional rows given their sentences at a time: pandera's memory grows with the
 # failures it is shown (docs/performance.md).
 SENTENCE_ROWS = 50_000
+# The reading of the earnings is told once per this many rows read.
+PROGRESS_ROWS = 1_000_000
 # The routed rows summed at a time (`tallies`).
 TALLY_ROWS = 2_000_000
 
@@ -701,8 +703,13 @@ def stream(tally: EarningsTally, file: reading.InputFile, folder: Path, slice_ro
     # The reader runs on a thread of polars: it logs in this stage's context (Prefect's run).
     context = contextvars.copy_context()
 
+    told = [0]
+
     def read(rows: int) -> None:
-        context.run(progress.info, f"{file.name}: {rows:,} rows read")
+        # A line per million rows: each line is a log record of the Prefect task run.
+        if rows // PROGRESS_ROWS > told[0]:
+            told[0] = rows // PROGRESS_ROWS
+            context.run(progress.info, f"{file.name}: {rows:,} rows read")
 
     # A CSV file is read by polars' own reader (in parallel); a Parquet file's values become
     # text a batch at a time.
