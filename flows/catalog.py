@@ -57,7 +57,7 @@ def path(run: MonthRun, name: Name) -> Path:
     """Where the dataset `name` of this run lives."""
     if isinstance(name, RunFile):
         return run.staged / name.value
-    return run.work / f"{name.value}.arrow"
+    return run.work / f"{name.value}.parquet"
 
 
 def has(run: MonthRun, name: Name) -> bool:
@@ -67,28 +67,30 @@ def has(run: MonthRun, name: Name) -> bool:
 
 def save(run: MonthRun, name: Handover | Dataset, frame: pl.DataFrame) -> None:
     """Keep `frame` for a later stage of this run."""
-    # Read back by this run only: uncompressed Arrow (a fifth of Parquet's CPU), no fsync.
-    _write(path(run, name), lambda to: frame.write_ipc(to, compression="uncompressed"))
+    # Read back by this run only: lz4 Parquet without statistics, no fsync. Not Arrow: polars
+    # maps an Arrow file into memory as it reads it, and the mapped pages count in the run's
+    # peak (a 40M-row month's exception rows: 945 to 845 MiB, docs/performance.md).
+    _write(path(run, name), lambda to: frame.write_parquet(to, compression="lz4", statistics=False))
 
 
 def sink(run: MonthRun, name: Handover | Dataset, rows: pl.LazyFrame) -> int:
     """Keep the result of the query `rows` for a later stage, written as the query runs on
     polars' streaming engine (its rows are never all in memory); returns how many."""
     to = path(run, name)
-    _write(to, lambda to: rows.sink_ipc(to, compression="uncompressed"))
-    return pl.scan_ipc(to).select(pl.len()).collect().item()
+    _write(to, lambda to: rows.sink_parquet(to, compression="lz4", statistics=False))
+    return pl.scan_parquet(to).select(pl.len()).collect().item()
 
 
 def load(run: MonthRun, name: Handover | Dataset, columns: list[str] | None = None) -> pl.DataFrame:
     """A frame an earlier stage of this run kept."""
-    return pl.read_ipc(path(run, name), columns=columns)
+    return pl.read_parquet(path(run, name), columns=columns)
 
 
 def scan(run: MonthRun, name: Handover | Dataset, columns: list[str] | None = None) -> pl.LazyFrame:
     """A frame an earlier stage of this run kept, read when a query over it runs: of its
     `columns` (None: all), the rows the query keeps (a frame read whole first costs its whole
     size, and more: the file is mapped while it is read)."""
-    rows = pl.scan_ipc(path(run, name))
+    rows = pl.scan_parquet(path(run, name))
     return rows if columns is None else rows.select(columns)
 
 
@@ -140,7 +142,9 @@ class Spill:
     def put(self, part: str, rows: pl.DataFrame) -> None:
         files = self._files.setdefault(part, [])
         to = self.folder / f"{part}-{len(files):06d}.arrow"
-        # Read back by this run only: uncompressed Arrow (a fifth of Parquet's CPU), no fsync.
+        # Read back by this run only: lz4 Parquet without statistics, no fsync. Not Arrow: polars
+        # maps an Arrow file into memory as it reads it, and the mapped pages count in the run's
+        # peak (a 40M-row month's exception rows: 945 to 845 MiB, docs/performance.md).
         _write(to, lambda to: rows.write_ipc(to, compression="uncompressed"))
         files.append(to)
 
