@@ -69,7 +69,7 @@ def save(run: MonthRun, name: Handover | Dataset, frame: pl.DataFrame) -> None:
     """Keep `frame` for a later stage of this run."""
     # Read back by this run only: lz4 Parquet without statistics, no fsync. Not Arrow: polars
     # maps an Arrow file into memory as it reads it, and the mapped pages count in the run's
-    # peak (a 40M-row month's exception rows: 945 to 845 MiB, docs/performance.md).
+    # peak (a 40M-row month's exception rows: its peak 923 to 825 MiB, docs/performance.md).
     _write(path(run, name), lambda to: frame.write_parquet(to, compression="lz4", statistics=False))
 
 
@@ -144,7 +144,7 @@ class Spill:
         to = self.folder / f"{part}-{len(files):06d}.arrow"
         # Read back by this run only: lz4 Parquet without statistics, no fsync. Not Arrow: polars
         # maps an Arrow file into memory as it reads it, and the mapped pages count in the run's
-        # peak (a 40M-row month's exception rows: 945 to 845 MiB, docs/performance.md).
+        # peak (a 40M-row month's exception rows: its peak 923 to 825 MiB, docs/performance.md).
         _write(to, lambda to: rows.write_ipc(to, compression="uncompressed"))
         files.append(to)
 
