@@ -1,8 +1,9 @@
 """Rule settings, parsed from the text of a rules TOML file (docs/payouts.md, docs/payments.md).
 
 A rules file of the same form as the shipped `rules.toml` replaces it for a run. A setting the
-file leaves out gets its shipped value, read from the packaged `rules.toml` itself: the shipped
-values are written down once, in that file. Tables are replaced whole, never merged key by key,
+file leaves out gets its shipped value, from the text of the packaged `rules.toml` that the
+caller reads and passes in (`flows/rules.py`; this package reads no file): the shipped values are
+written down once, in that file. Tables are replaced whole, never merged key by key,
 so that a file can drop a currency or a status: a file that gives `[statuses]` gives its sets
 (`unsubmitted` left out is the shipped one), a file that gives `[currencies]` gives the whole
 currency table, and a file that gives `[minimum_payment]` gives every minimum (a currency it
@@ -17,9 +18,8 @@ binary float); a TOML integer amount is the exact Decimal of the integer.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from decimal import Decimal
-from functools import cache
-from importlib.resources import files
 from typing import Any, Literal
 
 from pydantic import (
@@ -42,18 +42,6 @@ MAX_INTEGER_DIGITS = 16
 MAX_DAYS = 36_500
 
 
-@cache
-def shipped_rules_text() -> str:
-    """The text of the rules file shipped in the package (`coop_rules/rules.toml`)."""
-    # Package data, read once: the one place the shipped values are written down.
-    return files("coop_rules").joinpath(DEFAULT_RULES_NAME).read_text(encoding="utf-8")
-
-
-def shipped_settings() -> dict[str, Any]:
-    """The shipped file's settings as TOML data (numbers with a point as exact Decimals)."""
-    return tomllib.loads(shipped_rules_text(), parse_float=Decimal)
-
-
 class Statuses(BaseModel):
     """The plan statuses by what they mean for a payout."""
 
@@ -63,14 +51,6 @@ class Statuses(BaseModel):
     held: tuple[StrictStr, ...]
     rejected: tuple[StrictStr, ...]
     unsubmitted: tuple[StrictStr, ...]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shipped_unsubmitted(cls, data: Any) -> Any:
-        # A file's [statuses] without `unsubmitted` keeps the shipped ones.
-        if isinstance(data, dict) and "unsubmitted" not in data:
-            return data | {"unsubmitted": shipped_settings()["statuses"]["unsubmitted"]}
-        return data
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -85,8 +65,8 @@ class Statuses(BaseModel):
 
 
 class RuleSettings(BaseModel):
-    """Everything a run's rules depend on besides the input data; a setting not given is the
-    shipped file's (`RuleSettings()` is the shipped settings)."""
+    """Everything a run's rules depend on besides the input data (`parse_rules` gives a rules
+    file's settings, the shipped file's where it leaves one out)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,20 +77,6 @@ class RuleSettings(BaseModel):
     currencies: dict[StrictStr, StrictInt]
     minimum_payment: dict[StrictStr, Decimal]
     hold_days: StrictInt = Field(ge=0, le=MAX_DAYS)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shipped_values_of_the_settings_left_out(cls, data: Any) -> Any:
-        """Each setting the file leaves out is the shipped file's; a file with its own currency
-        table but no minimums keeps the shipped minimums of its currencies only."""
-        if not isinstance(data, dict):
-            return data
-        shipped = shipped_settings()
-        if "currencies" in data and "minimum_payment" not in data:
-            listed = data["currencies"] if isinstance(data["currencies"], dict) else {}
-            minimums = shipped["minimum_payment"].items()
-            shipped["minimum_payment"] = {c: v for c, v in minimums if c in listed}
-        return shipped | data
 
     @field_validator("currencies")
     @classmethod
@@ -167,17 +133,32 @@ class RulesError(ValueError):
     """The rules file cannot be used; the message is one sentence for a person."""
 
 
-def parse_rules(text: str, source: str = DEFAULT_RULES_NAME) -> RuleSettings:
-    """Parse the text of a rules TOML file into settings, or raise RulesError naming the setting.
+def with_shipped(data: Mapping[str, Any], shipped: Mapping[str, Any]) -> dict[str, Any]:
+    """A rules file's settings (`data`, as TOML data) with each setting it leaves out taken
+    from the shipped file's (`shipped`). Tables are replaced whole: a file's `[statuses]`
+    without `unsubmitted` keeps the shipped ones, and a file with its own currency table but no
+    minimums keeps the shipped minimums of its currencies only."""
+    merged = {**shipped, **data}
+    statuses = data.get("statuses")
+    if isinstance(statuses, dict) and "unsubmitted" not in statuses:
+        merged["statuses"] = {**statuses, "unsubmitted": shipped["statuses"]["unsubmitted"]}
+    if "currencies" in data and "minimum_payment" not in data:
+        listed = data["currencies"] if isinstance(data["currencies"], dict) else {}
+        minimums = shipped["minimum_payment"].items()
+        merged["minimum_payment"] = {c: v for c, v in minimums if c in listed}
+    return merged
+
+
+def parse_rules(text: str, shipped: str, source: str = DEFAULT_RULES_NAME) -> RuleSettings:
+    """Parse the text of a rules TOML file into settings, each setting it leaves out the
+    shipped file's (`shipped`: the text of the packaged rules.toml), or raise RulesError naming
+    the setting.
 
     Numbers with a point are read as exact Decimals, so no amount passes through a float.
     """
+    data = _toml(text, source)
     try:
-        data = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"rules file {source} is not valid TOML: {exc}") from None
-    try:
-        return RuleSettings.model_validate(data)
+        return RuleSettings.model_validate(with_shipped(data, _toml(shipped, DEFAULT_RULES_NAME)))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
@@ -186,3 +167,10 @@ def parse_rules(text: str, source: str = DEFAULT_RULES_NAME) -> RuleSettings:
         if first["type"] != "value_error" and not isinstance(given, dict | list):
             message += f", not {given!r}"  # say what was given: "15" (text), True (a bool)
         raise RulesError(f"rules file {source}: setting {where}: {message}") from None
+
+
+def _toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"rules file {source} is not valid TOML: {exc}") from None

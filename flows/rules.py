@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -25,6 +26,14 @@ def default_rules_path() -> Path:
     return Path(str(files("coop_rules").joinpath(DEFAULT_RULES_NAME)))
 
 
+@cache
+def shipped_rules_text() -> str:
+    """The text of the rules file shipped in coop_rules/ (package data, read once): the one
+    place the shipped values are written down, and the values of every setting a `--rules`
+    file leaves out."""
+    return files("coop_rules").joinpath(DEFAULT_RULES_NAME).read_text(encoding="utf-8")
+
+
 def load_rules(rules_path: Path | None) -> RulesFile:
     """Read and parse the rules file, or a usage error naming `--rules` and the setting."""
     path = rules_path or default_rules_path()
@@ -32,7 +41,7 @@ def load_rules(rules_path: Path | None) -> RulesFile:
         raise UsageError(f"--rules {path}: no such file")
     data = path.read_bytes()
     try:
-        settings = parse_rules(data.decode("utf-8"), source=path.name)
+        settings = parse_rules(data.decode("utf-8"), shipped_rules_text(), source=path.name)
     except (RulesError, UnicodeDecodeError) as exc:
         raise UsageError(f"--rules {path}: {exc}") from None
     return RulesFile(settings, path, hashlib.sha256(data).hexdigest())

@@ -18,7 +18,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from importlib.resources import files
 from typing import Any
 
 import polars as pl
@@ -29,6 +28,7 @@ from coop_rules.integrity import OK
 from coop_rules.money import MONEY
 from coop_rules.settings import RuleSettings, parse_rules
 from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset, Outcome
+from flows.rules import shipped_rules_text
 from flows.stages.decide import MonthResult
 from schemas.inputs import EXCEPTION_ORDER, INPUTS
 from tests.flows.stages.compose import compute_month
@@ -36,7 +36,7 @@ from tests.flows.stages.compose import compute_month
 MONTH = "2026-04"
 FIRST_DAY = date(2026, 4, 1)
 RUN_ID = "property-run"
-RULES = parse_rules(files("coop_rules").joinpath("rules.toml").read_text(encoding="utf-8"))
+RULES = parse_rules(shipped_rules_text(), shipped_rules_text())
 
 PROGRAMS = ["Azure", "Security", "Dynamics"]
 PERIODS = {

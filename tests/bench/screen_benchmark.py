@@ -21,7 +21,7 @@ import polars as pl
 from coop_rules.settings import parse_rules
 from coop_rules.vocabulary import Dataset
 from flows.reading import find_inputs, read_text
-from flows.rules import default_rules_path
+from flows.rules import shipped_rules_text
 from schemas.inputs import INPUTS, passes, schema_for
 
 REPEATS = 7
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
-    settings = parse_rules(default_rules_path().read_text(encoding="utf-8"))
+    settings = parse_rules(shipped_rules_text(), shipped_rules_text())
     files = find_inputs(args.folder)
     print(f"polars {pl.__version__}, {pl.thread_pool_size()} threads, best of {REPEATS}")
     for dataset in (Dataset.EARNINGS, Dataset.PLANS):

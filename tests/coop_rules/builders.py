@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from coop_rules.money import MONEY
-from coop_rules.settings import RuleSettings, parse_rules
+from coop_rules.settings import RuleSettings, parse_rules, with_shipped
 from coop_rules.vocabulary import ROW_NUMBER, Dataset
 from flows.stages.decide import MonthResult
 from schemas.inputs import INPUTS
@@ -172,13 +172,13 @@ _DEFAULT_RULES = files("coop_rules").joinpath("rules.toml").read_text(encoding="
 
 def settings(**overrides: Any) -> RuleSettings:
     """The shipped rules (coop_rules/rules.toml), with settings replaced and validated again."""
-    base = parse_rules(_DEFAULT_RULES)
+    base = parse_rules(_DEFAULT_RULES, _DEFAULT_RULES)
     if not overrides:
         return base
     data = base.model_dump()
     if "currencies" in overrides and "minimum_payment" not in overrides:
         del data["minimum_payment"]  # as in a rules file: the shipped minimums of its currencies
-    return RuleSettings.model_validate(data | overrides)
+    return RuleSettings.model_validate(with_shipped(data | overrides, base.model_dump()))
 
 
 def paid_before_frame(paid_before: dict[str, str] | None) -> pl.DataFrame:

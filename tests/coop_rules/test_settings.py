@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from decimal import Decimal
 from importlib.resources import files
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from coop_rules import settings
-from coop_rules.settings import RulesError, RuleSettings, parse_rules
+from coop_rules.settings import RulesError, parse_rules
+from flows import rules
 
 SHIPPED = files("coop_rules").joinpath("rules.toml").read_text(encoding="utf-8")
 
@@ -31,7 +32,7 @@ JPY = 0
 
 
 def test_shipped_rules_hold_the_spec_defaults() -> None:
-    rules = parse_rules(SHIPPED)
+    rules = parse_rules(SHIPPED, SHIPPED)
     assert rules.payment_day == 15
     assert rules.resubmission_grace_days == 90
     assert rules.cap_basis == "cumulative"
@@ -56,20 +57,38 @@ def test_shipped_rules_hold_the_spec_defaults() -> None:
 def test_the_defaults_are_the_shipped_file() -> None:
     """A setting a rules file leaves out gets the shipped value: an empty file is the shipped
     file."""
-    assert parse_rules("") == parse_rules(SHIPPED)
-    assert parse_rules("") == RuleSettings()
+    assert parse_rules("", SHIPPED) == parse_rules(SHIPPED, SHIPPED)
 
 
 def test_the_shipped_values_are_read_from_the_shipped_file_only(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """rules.toml is the one source: a setting left out follows the packaged file."""
+    """rules.toml is the one source: a setting left out follows the packaged file, which the
+    flows read and pass to the rules (coop_rules reads no file)."""
     changed = SHIPPED.replace("payment_day = 15", "payment_day = 20").replace(
         "hold_days = 180", "hold_days = 90"
     )
-    monkeypatch.setattr(settings, "shipped_rules_text", lambda: changed)
-    assert (RuleSettings().payment_day, RuleSettings().hold_days) == (20, 90)
-    assert parse_rules('cap_basis = "monthly"').payment_day == 20
+    assert parse_rules('cap_basis = "monthly"', changed).payment_day == 20
+    mine = tmp_path / "mine.toml"
+    mine.write_text('cap_basis = "monthly"\n', encoding="utf-8")
+    monkeypatch.setattr(rules, "shipped_rules_text", lambda: changed)
+    settings = rules.load_rules(mine).settings
+    assert (settings.payment_day, settings.hold_days, settings.cap_basis) == (20, 90, "monthly")
+
+
+def test_the_rules_package_reads_no_file() -> None:
+    """coop_rules holds pure rules: no open(), read_text(), read_bytes() or package-data
+    lookup in it (the rules file is read in flows/rules.py)."""
+    root = Path(__file__).resolve().parents[2] / "coop_rules"
+    reads = {"open", "read_text", "read_bytes", "files", "read_csv", "read_parquet"}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", getattr(node.func, "id", None))
+                if name in reads:
+                    found.append(f"{path.name}:{node.lineno} {name}()")
+    assert found == []
 
 
 def test_the_shipped_rules_file_is_package_data() -> None:
@@ -80,7 +99,7 @@ def test_the_shipped_rules_file_is_package_data() -> None:
 
 
 def test_a_replacement_file_of_the_same_form() -> None:
-    rules = parse_rules(MINIMAL.replace('"cumulative"', '"monthly"'), source="mine.toml")
+    rules = parse_rules(MINIMAL.replace('"cumulative"', '"monthly"'), SHIPPED, source="mine.toml")
     assert rules.cap_basis == "monthly"
     assert rules.currencies == {"USD": 2, "JPY": 0}
     assert rules.statuses.unsubmitted == ("Editing",)
@@ -148,7 +167,7 @@ BAD_RULES = [
 @pytest.mark.parametrize(("text", "named"), BAD_RULES)
 def test_bad_rules_name_the_setting(text: str, named: str) -> None:
     with pytest.raises(RulesError) as raised:
-        parse_rules(text, source="mine.toml")
+        parse_rules(text, SHIPPED, source="mine.toml")
     message = str(raised.value)
     assert "mine.toml" in message
     assert named in message
@@ -166,14 +185,14 @@ def test_bad_rules_name_the_setting(text: str, named: str) -> None:
     ],
 )
 def test_minimum_payment_is_read_exactly(text: str, expected: Decimal) -> None:
-    minimum = parse_rules(f"[minimum_payment]\n{text}\n").minimum_payment["USD"]
+    minimum = parse_rules(f"[minimum_payment]\n{text}\n", SHIPPED).minimum_payment["USD"]
     assert isinstance(minimum, Decimal)
     assert (minimum, str(minimum)) == (expected, str(expected))
 
 
 def test_a_file_that_leaves_settings_out_gets_the_shipped_values() -> None:
-    rules = parse_rules("payment_day = 10\n[minimum_payment]\nUSD = 50\n")
-    shipped = parse_rules(SHIPPED)
+    rules = parse_rules("payment_day = 10\n[minimum_payment]\nUSD = 50\n", SHIPPED)
+    shipped = parse_rules(SHIPPED, SHIPPED)
     assert rules.payment_day == 10
     assert rules.minimum_payment == {"USD": Decimal(50)}  # a table given replaces the shipped
     assert rules.model_dump(exclude={"payment_day", "minimum_payment"}) == shipped.model_dump(
@@ -182,7 +201,7 @@ def test_a_file_that_leaves_settings_out_gets_the_shipped_values() -> None:
 
 
 def test_an_own_currency_table_keeps_the_shipped_minimums_of_its_currencies() -> None:
-    rules = parse_rules(MINIMAL)
+    rules = parse_rules(MINIMAL, SHIPPED)
     assert rules.minimum_payment == {"USD": Decimal(200), "JPY": Decimal(30000)}
     assert rules.hold_days == 180
 
@@ -197,4 +216,4 @@ def test_an_own_currency_table_keeps_the_shipped_minimums_of_its_currencies() ->
 )
 def test_minimum_of_a_currency(currency: str, expected: Decimal) -> None:
     """A currency the rules do not list has no minimum (docs/payments.md)."""
-    assert parse_rules(SHIPPED).minimum_payment.get(currency, Decimal(0)) == expected
+    assert parse_rules(SHIPPED, SHIPPED).minimum_payment.get(currency, Decimal(0)) == expected
