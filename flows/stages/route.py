@@ -6,7 +6,7 @@ streaming engine runs a morsel at a time, so a month of any size passes through 
 pieces: each row of text is checked by the Earnings model's checks compiled into expressions (a
 row that fails is an exception, the first routing code), parsed, routed to its plan; a slim row
 per earnings row and the few exceptional rows are written out as the queries run. Sums per plan
-and per currency are taken over the slim rows (`tallies`), the exceptional rows get their
+and per currency are taken over the slim rows (`take_tallies`), the exceptional rows get their
 sentences (`take_exceptional`), and duplicate earning_ids, found among the rows of a repeated
 hash (`duplicate_candidates`), leave the plans' sums and become exceptions (`finish`).
 
@@ -200,23 +200,8 @@ ROUTED_COLUMNS = (
 HASH_PARTS = 8
 
 
-# The columns of the routed rows that `tallies` reads.
+# The columns of the routed rows that `EarningsTally.take_tallies` reads.
 TALLIED = (routing.PLAN_INDEX, "currency", IN_SCOPE, IN_MONTH, "amount")
-
-
-def tallies(routed: pl.LazyFrame) -> pl.LazyFrame:
-    """Of the routed rows of `EarningsQueries`, one row per plan index and currency that count
-    (either null): rows, in_scope_rows, month_rows and the exact sum of their amounts, for
-    `EarningsTally.take_tallies`: one group-by, so one read of the rows (several queries over
-    one read hold more of it in polars' buffers: three made it 1.2 GB at 40M). Run over a
-    batch of rows at a time: polars' streaming group-by of decimal sums over the 40M month's
-    rows held 1.4 GB."""
-    return routed.group_by(routing.PLAN_INDEX, "currency").agg(
-        pl.len().cast(pl.Int64).alias("rows"),
-        pl.col(IN_SCOPE).sum().cast(pl.Int64).alias("in_scope_rows"),
-        pl.col(IN_MONTH).sum().cast(pl.Int64).alias("month_rows"),
-        to_wide(pl.col("amount").sum()).alias("amount"),
-    )
 
 
 def duplicate_candidates(routed: pl.LazyFrame) -> pl.DataFrame:
@@ -429,33 +414,40 @@ class EarningsTally:
             ),
         )
 
-    def take_tallies(self, tallied: pl.DataFrame) -> None:
-        """Keep the `tallies` of some of the file's rows (each row once, in any order): its
-        counts, the sums per plan index (the rows routed to a plan) and per currency (the
-        amounts that count)."""
-        rows, in_scope_rows, month_rows = tallied.select(
-            pl.col("rows", "in_scope_rows", "month_rows").sum()
+    def take_tallies(self, routed: pl.DataFrame) -> None:
+        """Keep the counts and sums of some routed rows of `queries` (each row once, in any
+        order; the `TALLIED` columns): the file's rows, those in scope and of M itself, the
+        sums per plan index (the rows routed to a plan) and per currency (the amounts that
+        count). Taken over a batch of rows at a time: polars' streaming group-by of decimal
+        sums over the 40M month's rows held 1.4 GB. Three aggregations, not one group-by on
+        plan index and currency (a key of two columns costs twice the hashing of one)."""
+        rows, in_scope_rows, month_rows = routed.select(
+            pl.len().cast(pl.Int64), pl.col(IN_SCOPE, IN_MONTH).sum().cast(pl.Int64)
         ).row(0)
         self.rows += rows
         self.in_scope_rows += in_scope_rows
         self.month_rows += month_rows
         plan = pl.col(routing.PLAN_INDEX)
         earned = (
-            tallied.filter(plan.is_not_null())
+            routed.lazy()
+            .filter(plan.is_not_null())
             .group_by(plan)
             .agg(
-                pl.col("rows").sum().alias("earnings_count"),
-                to_money(pl.col("amount").sum()).alias("earned_amount"),
+                pl.len().cast(pl.Int64).alias("earnings_count"),
+                to_money(to_wide(pl.col("amount").sum())).alias("earned_amount"),
             )
+            .collect()
         )
         self._waiting.append(earned)
         if len(self._waiting) >= MERGE_EVERY:
             self._merge_waiting()
         self._input.append(
-            tallied.filter(pl.col("currency").is_not_null())
+            routed.lazy()
+            .filter(pl.col("currency").is_not_null())
             .group_by("currency")
-            .agg(to_money(pl.col("amount").sum()).alias("input"))
+            .agg(to_money(to_wide(pl.col("amount").sum())).alias("input"))
             .with_columns(pl.col("currency").cast(pl.String))
+            .collect()
         )
 
     def take_exceptional(self, rows: pl.DataFrame) -> None:
@@ -661,7 +653,7 @@ ROUTING_COLUMNS = ["program", "period", "period_start", "period_end", OK]
 SENTENCE_ROWS = 50_000
 # The reading of the earnings is told once per this many rows read.
 PROGRESS_ROWS = 1_000_000
-# The routed rows summed at a time (`tallies`).
+# The routed rows summed at a time (`EarningsTally.take_tallies`).
 TALLY_ROWS = 2_000_000
 
 
@@ -747,7 +739,7 @@ def stream(tally: EarningsTally, file: reading.InputFile, folder: Path, slice_ro
     )
     rows = pl.scan_parquet(routed).filter(row <= last)
     for batch in rows.select(TALLIED).collect_batches(chunk_size=TALLY_ROWS):
-        tally.take_tallies(tallies(batch.lazy()).collect())
+        tally.take_tallies(batch)
     exceptions = pl.scan_parquet(exceptional).filter(row <= last)
     for batch in exceptions.collect_batches(chunk_size=slice_rows):
         tally.take_exceptional(batch)

@@ -11,7 +11,7 @@ import polars as pl
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
 from flows.stages.decide import CheckedReferences, MonthResult, RoutedEarnings, decide
-from flows.stages.route import EarningsTally, duplicate_candidates, tallies
+from flows.stages.route import TALLIED, EarningsTally, duplicate_candidates
 from flows.stages.validate import References, check_references
 
 
@@ -39,7 +39,7 @@ def compute_month(
         routed_rows, exceptional = pl.collect_all(
             [queries.routed, queries.exceptional], engine="streaming"
         )
-        tally.take_tallies(tallies(routed_rows.lazy()).collect(engine="streaming"))
+        tally.take_tallies(routed_rows.select(TALLIED))
         for start in range(0, max(exceptional.height, 1), streamed):
             tally.take_exceptional(exceptional.slice(start, streamed))
         tally.take_ledger(duplicate_candidates(routed_rows.lazy()))
