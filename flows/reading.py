@@ -351,6 +351,9 @@ class CsvScan:
 
     def __init__(self, file: InputFile, on_rows: Callable[[int], None] | None = None) -> None:
         self.file = file
+        # As `TextScan.failed`. An OSError of `collect` while the file is still the one the run
+        # found is the writing of the caller's queries (a file gone or changed says so first).
+        self.failed = False
         self._on_rows = on_rows
         self._read = 0
         self._lock = threading.Lock()
@@ -381,8 +384,6 @@ class CsvScan:
                     self._on_rows(last)
         return rows
 
-    failed = False
-
     def collect(self, queries: Sequence[pl.LazyFrame]) -> list[pl.DataFrame]:
         """Run `queries` (over `frame`) together on the streaming engine."""
         assert_unchanged(self.file)
@@ -393,6 +394,9 @@ class CsvScan:
             # The block reader names what is wrong with the file, as a run read by it would.
             for _ in _csv_blocks(self.file, INPUTS[self.file.dataset].columns, CSV_BLOCK_BYTES):
                 pass
+            raise
+        except OSError:
+            assert_unchanged(self.file)
             raise
         assert_unchanged(self.file)
         return frames

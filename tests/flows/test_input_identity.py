@@ -200,12 +200,12 @@ def test_a_run_whose_earnings_are_replaced_after_fingerprinting_publishes_nothin
     assert published.payouts.select("earnings_count").item() == len(NEW_ROWS)
 
 
-@pytest.mark.parametrize("change", ["rename", "append"])
+@pytest.mark.parametrize("change", ["rename", "append", "remove"])
 def test_a_csv_file_changed_while_polars_reads_it_stops_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
-    """polars' own reader takes the CSV earnings in one streaming query: a file replaced or
-    written while that query runs is caught when it ends, and nothing is published."""
+    """polars' own reader takes the CSV earnings in one streaming query: a file replaced,
+    written or removed while that query runs is caught, and nothing is published."""
     folder = _folder(tmp_path)
     collect_all = pl.collect_all
     changed: list[str] = []
@@ -215,8 +215,10 @@ def test_a_csv_file_changed_while_polars_reads_it_stops_the_run(
             changed.append(change)
             if change == "rename":
                 _replace(folder, "earnings.csv")
-            else:
+            elif change == "append":
                 _append(folder / "earnings.csv")
+            else:
+                (folder / "earnings.csv").unlink()
         return collect_all(*args, **kwargs)
 
     monkeypatch.setattr(reading.pl, "collect_all", change_then_collect)
