@@ -351,8 +351,8 @@ class CsvScan:
 
     def __init__(self, file: InputFile, on_rows: Callable[[int], None] | None = None) -> None:
         self.file = file
-        # As `TextScan.failed`. An OSError of `collect` while the file is still the one the run
-        # found is the writing of the caller's queries (a file gone or changed says so first).
+        # As `TextScan.failed`: polars' reader fails with a polars error (a file removed while
+        # it is read included: tested), so an OSError of `collect` is the caller's writing.
         self.failed = False
         self._on_rows = on_rows
         self._read = 0
@@ -394,9 +394,6 @@ class CsvScan:
             # The block reader names what is wrong with the file, as a run read by it would.
             for _ in _csv_blocks(self.file, INPUTS[self.file.dataset].columns, CSV_BLOCK_BYTES):
                 pass
-            raise
-        except OSError:
-            assert_unchanged(self.file)
             raise
         assert_unchanged(self.file)
         return frames
