@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Literal
 
 import polars as pl
 
@@ -194,12 +195,9 @@ def packed_key(programs: pl.Enum, funds: pl.Enum, well_formed: pl.Expr | None = 
     return pl.when(well_formed).then(code * (1 << MPN_BITS) + value)
 
 
-def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
-    """Attach to every in-scope earnings row its period, plan and routing code.
-
-    Rows with a schema exception (`OK` false) keep a null code: they are not routed. The rows
-    keep their order, on any engine (the exception rows are taken in file order).
-    """
+def with_period(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
+    """Attach to every earnings row its program's period of the month (null for a program
+    with none)."""
     # A program has at most one valid period holding the month's first day (overlapping
     # periods are exceptions): a lookup of the few programs, cheaper than a join.
     # A comparison per program, not `replace_strict`: the streaming engine holds every row of
@@ -209,36 +207,95 @@ def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
         period = (
             pl.when(pl.col("program") == program).then(pl.lit(program_period)).otherwise(period)
         )
-    with_period = earnings.with_columns(period.alias("period"))
+    return earnings.with_columns(period.alias("period"))
+
+
+# The plan keys are the side a join holds: left to choose, polars' streaming engine first
+# holds up to ten million earnings rows to compare the sides (1.3 GB at 10M rows, measured).
+PLANS_SIDE: Literal["force_right"] = "force_right"
+
+
+def match_plans(
+    earnings: pl.LazyFrame, table: RoutingTable, *, keep_order: bool = True
+) -> pl.LazyFrame:
+    """Attach to every earnings row the plan columns of its plan key (`plan_keys`; null where
+    no plan has it). Rows with a schema exception (`OK` false) match nothing.
+
+    The packed join needs no period (the key of a month's plan is that of its program's period
+    of the month), so it adds none; the other joins add it first. `keep_order`: the rows keep
+    their order on any engine; without it the streaming engine may give them in any order,
+    which is cheaper (a caller that needs an order sorts by `ROW_NUMBER`).
+    """
+    order: Literal["left", "none"] = "left" if keep_order else "none"
     if table.packed is not None:
         packed = table.packed
-        routed = (
-            with_period.with_columns(
+        return (
+            earnings.with_columns(
                 packed_key(packed.programs, packed.funds, pl.col(OK)).alias(KEY_PACKED)
             )
-            .join(packed.keys.lazy(), on=KEY_PACKED, how="left", maintain_order="left")
+            .join(
+                packed.keys.lazy(),
+                on=KEY_PACKED,
+                how="left",
+                maintain_order=order,
+                build_side=PLANS_SIDE,
+            )
             .drop(KEY_PACKED)
         )
-    elif table.hashed:
+    with_key = with_period(earnings, table)
+    if table.hashed:
         plan_side = table.plan_keys.rename({key: f"{PLAN_SIDE}{key}" for key in PLAN_KEY})
-        matched = with_period.with_columns(pl.struct(PLAN_KEY).hash().alias(KEY_HASH)).join(
-            plan_side.lazy(), on=KEY_HASH, how="left", maintain_order="left"
+        matched = with_key.with_columns(pl.struct(PLAN_KEY).hash().alias(KEY_HASH)).join(
+            plan_side.lazy(), on=KEY_HASH, how="left", maintain_order=order, build_side=PLANS_SIDE
         )
         same_key = pl.all_horizontal(
             pl.col(key) == pl.col(f"{PLAN_SIDE}{key}") for key in PLAN_KEY
         ).fill_null(False)
         plan_columns = [c for c in table.plan_keys.columns if c not in (*PLAN_KEY, KEY_HASH)]
-        routed = matched.with_columns(
+        return matched.with_columns(
             pl.when(same_key).then(pl.col(name)).alias(name) for name in plan_columns
         ).drop(KEY_HASH, *(f"{PLAN_SIDE}{key}" for key in PLAN_KEY))
-    else:
-        routed = with_period.join(
-            table.plan_keys.drop(KEY_HASH).lazy(),
-            on=list(PLAN_KEY),
-            how="left",
-            maintain_order="left",
-        )
-    return routed.with_columns(pl.when(pl.col(OK)).then(route_code()).alias(ROUTE))
+    return with_key.join(
+        table.plan_keys.drop(KEY_HASH).lazy(),
+        on=list(PLAN_KEY),
+        how="left",
+        maintain_order=order,
+        build_side=PLANS_SIDE,
+    )
+
+
+def route_codes(matched: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
+    """Give rows of `match_plans` their period and routing code (`ROUTE`): rows with a schema
+    exception keep a null code, they are not routed."""
+    # The packed join needed no period (`match_plans`); the others have it already.
+    if table.packed is not None:
+        matched = with_period(matched, table)
+    return matched.with_columns(pl.when(pl.col(OK)).then(route_code()).alias(ROUTE))
+
+
+def route_earnings(earnings: pl.LazyFrame, table: RoutingTable) -> pl.LazyFrame:
+    """Attach to every in-scope earnings row its period, plan and routing code.
+
+    Rows with a schema exception (`OK` false) keep a null code: they are not routed. The rows
+    keep their order, on any engine (the exception rows are taken in file order).
+    """
+    return route_codes(match_plans(earnings, table), table)
+
+
+def reaches_plan() -> pl.Expr:
+    """True for a row of `match_plans` that passed every check and reaches its plan: the rows
+    whose `route_code` would be null, told without the period (a row that matched a plan key
+    has its program's period of the month) and without making the code's text. False
+    otherwise, never null."""
+    rows = pl.col("__plan_rows")
+    return (
+        pl.col(OK)
+        & rows.is_not_null()
+        & (rows <= 1)
+        # As in `route_code`, whose conditions count as not met where they are null.
+        & pl.col("__plan_ok").fill_null(True)
+        & (pl.col("currency") == pl.col("__plan_currency")).fill_null(True)
+    ).fill_null(False)
 
 
 def routed_plan(column: str = "plan_id") -> pl.Expr:

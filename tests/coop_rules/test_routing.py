@@ -3,6 +3,7 @@ and routing")."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -11,7 +12,7 @@ import polars as pl
 import pytest
 
 from coop_rules.integrity import OK
-from coop_rules.routing import ROUTE, route_earnings, routing_table
+from coop_rules.routing import ROUTE, reaches_plan, route_code, route_earnings, routing_table
 from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset
 from flows.stages.validate import check_references
 from tests.coop_rules import builders as b
@@ -241,3 +242,46 @@ def test_joining_on_the_key_hash_routes_as_the_four_text_keys_do() -> None:
         Code.NO_PLAN.value,
         Code.NO_PLAN.value,
     ]
+
+
+def test_reaches_plan_is_true_exactly_where_no_routing_code_applies() -> None:
+    """The streaming queries tell every row only whether it reaches its plan (`reaches_plan`)
+    and make codes for the others: the two must agree on every combination, nulls included
+    (a row that matched a plan key has its program's period)."""
+    combinations = [
+        {
+            OK: ok,
+            "period": None if rows is None and not has_period else "FY26",
+            "__plan_rows": rows,
+            "__plan_ok": plan_ok,
+            "currency": "USD",
+            "__plan_currency": plan_currency,
+        }
+        for ok, rows, has_period, plan_ok, plan_currency in itertools.product(
+            [True, False],
+            [None, 1, 2],
+            [True, False],
+            [True, False, None],
+            ["USD", "EUR", None],
+        )
+    ]
+    frame = pl.DataFrame(
+        combinations,
+        schema={
+            OK: pl.Boolean,
+            "period": pl.String,
+            "__plan_rows": pl.UInt32,
+            "__plan_ok": pl.Boolean,
+            "currency": pl.String,
+            "__plan_currency": pl.String,
+        },
+    )
+    verdicts = frame.select(
+        reaches_plan().alias("reaches"),
+        (pl.col(OK) & route_code().is_null()).alias("no_code"),
+    )
+    assert verdicts.get_column("reaches").null_count() == 0
+    assert verdicts.get_column("reaches").to_list() == verdicts.get_column("no_code").to_list()
+    # Valid, one plan row, plan valid or unknown, same or unknown plan currency (twice over:
+    # `has_period` does not change a row that matched a plan).
+    assert verdicts.get_column("reaches").sum() == 8

@@ -11,7 +11,7 @@ import polars as pl
 from coop_rules.settings import RuleSettings
 from coop_rules.vocabulary import Dataset
 from flows.stages.decide import CheckedReferences, MonthResult, RoutedEarnings, decide
-from flows.stages.route import TALLIED, EarningsTally, duplicate_candidates
+from flows.stages.route import TALLIED, EarningsTally, duplicate_candidates, in_row_order
 from flows.stages.validate import References, check_references
 
 
@@ -40,8 +40,9 @@ def compute_month(
             [queries.routed, queries.exceptional], engine="streaming"
         )
         tally.take_tallies(routed_rows.select(TALLIED))
-        for start in range(0, max(exceptional.height, 1), streamed):
-            tally.take_exceptional(exceptional.slice(start, streamed))
+        # The queries keep no order: the exceptional rows are taken in row order.
+        for batch in in_row_order(exceptional.lazy(), streamed):
+            tally.take_exceptional(batch)
         tally.take_ledger(duplicate_candidates(routed_rows.lazy()))
     else:
         chunks = list(chunks) if chunks is not None else [earnings]
