@@ -12,7 +12,15 @@ import polars as pl
 import pytest
 
 from coop_rules.integrity import OK
-from coop_rules.routing import ROUTE, reaches_plan, route_code, route_earnings, routing_table
+from coop_rules.routing import (
+    ROUTE,
+    match_plans,
+    reaches_plan,
+    route_code,
+    route_codes,
+    route_earnings,
+    routing_table,
+)
 from coop_rules.vocabulary import ROW_NUMBER, Code, Dataset
 from flows.stages.validate import check_references
 from tests.coop_rules import builders as b
@@ -233,6 +241,19 @@ def test_joining_on_the_key_hash_routes_as_the_four_text_keys_do() -> None:
     )
     assert hashed.equals(plain.select(hashed.columns))
     assert packed.equals(plain.select(packed.columns))
+    # As the streaming queries take them: the join in any order, the codes made afterwards
+    # (the packed join adds the period then), whether a row reaches its plan from the join.
+    for variant in (table, replace(table, packed=None), replace(table, packed=None, hashed=False)):
+        matched = match_plans(chunk, variant, keep_order=False)
+        streamed = (
+            route_codes(matched.with_columns(reaches_plan().alias("reaches")), variant)
+            .collect(engine="streaming")
+            .sort(ROW_NUMBER)
+        )
+        assert streamed.select(plain.columns).equals(plain)
+        assert streamed.get_column("reaches").to_list() == (
+            plain.select(pl.col(OK) & pl.col(ROUTE).is_null()).to_series().to_list()
+        )
     assert hashed.get_column(ROUTE).to_list() == [
         None,
         Code.DUPLICATE_PLAN.value,
