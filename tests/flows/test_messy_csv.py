@@ -276,6 +276,23 @@ def test_blank_line_in_the_middle_is_reported_not_lost(tmp_path: Path) -> None:
     assert reconciliation.holds
 
 
+@pytest.mark.parametrize("tail", ["\n\n", "   \n\n", ",,,,,,\n", "\n  \n,,,,,,\n\n"])
+def test_blank_records_at_the_end_of_the_earnings_are_not_rows(tmp_path: Path, tail: str) -> None:
+    """Stage route drops the blank records at the end of the file after its streaming query:
+    they are neither exceptions nor counted rows, and the rows before them are all taken."""
+    files = minimal_files()
+    files["earnings.csv"] = (
+        f"{HEADER}\n{E1}\n\nE-2,4412907,Azure Co-op,Marketing,2026-04,x,USD\n{tail}"
+    )
+    published = run(write_folder(tmp_path / "in", files), tmp_path / "out")
+
+    earnings = published.exceptions_of("earnings")
+    assert sorted(set(earnings.get_column("row_number"))) == [2, 3]
+    reconciliation = published.reconciliation
+    assert (reconciliation.in_scope_rows, reconciliation.routed_rows) == (3, 1)
+    assert reconciliation.holds
+
+
 def test_blank_line_in_the_middle_of_plans_keeps_later_plans_numbered(tmp_path: Path) -> None:
     files = minimal_files()
     plans_header, first_plan, *rest = str(files["plans.csv"]).splitlines()
