@@ -12,6 +12,7 @@ stage (`STAGE` in `flows/stages/*.py`): only stage read retries, and only on an 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,11 +27,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.context import TagsContext
+from prefect.context import FlowRunContext, TagsContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.runtime import deployment, flow_run
+from prefect.runtime import flow_run
 from prefect.states import Failed
 from pydantic import Field
 
@@ -126,20 +127,11 @@ def largest_payments(outcome: RunOutcome, per_currency: int = 5) -> Table:
     columns = ("payment_id", "mpn_id", "currency", "amount")
     if outcome.run_dir is None:
         return Table("largest payments", columns, [])
-    orders = pl.read_csv(outcome.run_dir / "payments.csv", infer_schema=False)
-    if orders.is_empty():
-        return Table("largest payments", columns, [])
-    top = (
-        orders.sort(
-            "currency",
-            pl.col("amount").cast(pl.Decimal(18, 2)),
-            "payment_id",
-            descending=[False, True, False],
-        )
-        .group_by("currency", maintain_order=True)
-        .head(per_currency)
-        .select(columns)
+    # Ordered by the amount's value, shown as the bank file writes it.
+    orders = pl.scan_csv(outcome.run_dir / "payments.csv", infer_schema=False).select(
+        *columns, pl.col("amount").cast(pl.Decimal(18, 2)).alias("__value")
     )
+    top = largest_per_currency(orders, "__value", "payment_id", per_currency).select(columns)
     return Table("largest payments", columns, list(top.iter_rows()), numeric=("amount",))
 
 
@@ -148,18 +140,32 @@ def top_payouts(outcome: RunOutcome, per_currency: int = 5) -> list[dict[str, st
     JSON; one list across currencies would let yen crowd out the rest)."""
     if outcome.run_dir is None:
         return []
-    frame = (
-        pl.read_parquet(outcome.run_dir / "payouts.parquet")
+    payouts = (
+        pl.scan_parquet(outcome.run_dir / "payouts.parquet")
         .filter(pl.col("payable_amount") > 0)
-        .sort("currency", "payable_amount", "plan_id", descending=[False, True, False])
-        .group_by("currency", maintain_order=True)
-        .head(per_currency)
         .select("currency", "plan_id", "mpn_id", "payable_amount", "outcome", "reason")
     )
+    frame = largest_per_currency(payouts, "payable_amount", "plan_id", per_currency)
     return [
         {key: "" if value is None else str(value) for key, value in row.items()}
         for row in frame.iter_rows(named=True)
     ]
+
+
+def largest_per_currency(rows: pl.LazyFrame, amount: str, key: str, count: int) -> pl.DataFrame:
+    """The `count` rows of largest `amount` in each currency, the smaller `key` first among
+    equal amounts; by currency, then largest first. Each currency's largest are kept as the
+    rows go by, never the rows sorted (a million payouts: 0.6 s to sort)."""
+    columns = rows.collect_schema().names()
+    others = [name for name in columns if name != "currency"]
+    return (
+        rows.group_by("currency")
+        .agg(pl.col(others).top_k_by([amount, key], k=count, reverse=[False, True]))
+        .explode(others)
+        .sort("currency", amount, key, descending=[False, True, False])
+        .select(columns)
+        .collect()
+    )
 
 
 def flow_run_name() -> str:
@@ -185,7 +191,7 @@ def monthly_payout(
     (the deployment sets it), the run then pauses until a person approves or rejects the
     payment batch in the UI, or the timeout passes (docs/payments.md, "Approval")."""
     check_reason(reason)
-    if deployment.id:
+    if deployed():
         # Served or deployed: one line per flow run in the terminal of `serve` or the worker,
         # which streams this process's stdout (Prefect's own console log stays quiet).
         print(started_line(month, input_dir, output_dir), flush=True)
@@ -216,6 +222,24 @@ def monthly_payout(
     if not answer.ok:
         return Failed(message=answer.sentence, data=outcome_summary(outcome))
     return outcome_summary(outcome)
+
+
+# Prefect's documented override of a runtime value, for tests.
+DEPLOYMENT_ID_OVERRIDE = "PREFECT__RUNTIME__DEPLOYMENT__ID"
+
+
+def deployed() -> bool:
+    """Whether this flow run was started from a deployment (by `serve` or a worker), as the
+    run's own record in the engine says. `prefect.runtime.deployment.id` would ask the server
+    for the flow run again: 0.2 s of every run."""
+    if os.environ.get(DEPLOYMENT_ID_OVERRIDE):
+        return True
+    context = FlowRunContext.get()
+    return (
+        context is not None
+        and context.flow_run is not None
+        and (context.flow_run.deployment_id is not None)
+    )
 
 
 def _proposes(outcome: RunOutcome) -> bool:

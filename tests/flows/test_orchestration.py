@@ -15,8 +15,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.context import FlowRunContext
+from prefect.flow_engine import run_flow
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -28,6 +34,8 @@ from flows.orchestration import (
     SUMMARY_KEY,
     TAGS,
     TOP_PAYOUTS_KEY,
+    deployed,
+    largest_per_currency,
     monthly_payout,
 )
 from flows.schedule import deployment_parameters
@@ -360,3 +368,59 @@ def test_a_reason_reaches_the_terminal_and_the_artifact_plainly(
         )
     assert "\x1b" not in artifact.data
     assert reason.replace("[", "\\[").replace("]", "\\]").replace("\x1b", "\\x1b") in artifact.data
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["EUR", "JPY", "USD"]),
+            st.integers(0, 30),
+            st.integers(0, 4),
+        ),
+        max_size=60,
+    ),
+    st.integers(1, 6),
+)
+def test_largest_per_currency_is_the_head_of_each_currency_sorted(
+    rows: list[tuple[str, int, int]], count: int
+) -> None:
+    """The artifacts' largest amounts per currency: what sorting every row by currency, amount
+    (largest first) and key, then taking each currency's first `count`, gives, among many equal
+    amounts too."""
+    frame = pl.DataFrame(
+        {
+            "currency": [currency for currency, _, _ in rows],
+            "key": [f"K{number:02d}" for number in range(len(rows))],
+            "amount": [Decimal(cents) / 100 for _, cents, _ in rows],
+            "other": [other for _, _, other in rows],
+        },
+        schema={
+            "currency": pl.String,
+            "key": pl.String,
+            "amount": pl.Decimal(18, 2),
+            "other": pl.Int64,
+        },
+    )
+    sorted_heads = (
+        frame.sort("currency", "amount", "key", descending=[False, True, False])
+        .group_by("currency", maintain_order=True)
+        .head(count)
+    )
+    assert_frame_equal(largest_per_currency(frame.lazy(), "amount", "key", count), sorted_heads)
+
+
+@flow(persist_result=False)
+def _deployed_probe() -> tuple[bool, str | None]:
+    context = FlowRunContext.get()
+    assert context is not None and context.flow_run is not None
+    return deployed(), str(context.flow_run.deployment_id)
+
+
+def test_deployed_is_what_the_flow_run_record_says(prefect_server: str) -> None:
+    """`deployed` reads the run's own record: a run called from the command line has no
+    deployment (and prints no started line); a run created from a deployment has one."""
+    assert _deployed_probe() == (False, "None")
+    deployment_id = _deployed_probe.to_deployment(name="probe").apply()
+    with get_client(sync_client=True) as client:
+        created = client.create_flow_run_from_deployment(deployment_id)
+    assert run_flow(_deployed_probe, flow_run=created) == (True, str(deployment_id))
