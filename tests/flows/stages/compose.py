@@ -26,8 +26,8 @@ def compute_month(
 ) -> tuple[MonthResult, References]:
     """The month's result from text frames; the earnings whole, or as `chunks` in file order
     (checked last to first, taken first to last), or with `streamed` as stage route takes
-    them: the lazy queries of the whole file on the streaming engine, the exceptional rows
-    and the ledger taken `streamed` rows at a time."""
+    them: the lazy queries of the whole file on the streaming engine, the routed rows summed,
+    the exceptional rows and the ledger taken `streamed` rows at a time."""
     references = check_references(text, settings)
     tally = EarningsTally(
         month, settings, references.frames[Dataset.PROGRAMS], references.frames[Dataset.PLANS]
@@ -39,7 +39,11 @@ def compute_month(
         routed_rows, exceptional = pl.collect_all(
             [queries.routed, queries.exceptional], engine="streaming"
         )
-        tally.take_tallies(routed_rows.select(TALLIED))
+        # Summed `streamed` rows at a time, as the stage sums `TALLY_ROWS` at a time: the
+        # sums of several batches merge (every `MERGE_EVERY` of them, and at the end).
+        tallied = routed_rows.select(TALLIED)
+        for start in range(0, max(tallied.height, 1), streamed):
+            tally.take_tallies(tallied.slice(start, streamed))
         # The queries keep no order: the exceptional rows are taken in row order.
         for batch in in_row_order(exceptional.lazy(), streamed):
             tally.take_exceptional(batch)
