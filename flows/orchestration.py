@@ -235,11 +235,8 @@ def deployed() -> bool:
     if os.environ.get(DEPLOYMENT_ID_OVERRIDE):
         return True
     context = FlowRunContext.get()
-    return (
-        context is not None
-        and context.flow_run is not None
-        and (context.flow_run.deployment_id is not None)
-    )
+    run = context.flow_run if context is not None else None
+    return run is not None and run.deployment_id is not None
 
 
 def _proposes(outcome: RunOutcome) -> bool:
