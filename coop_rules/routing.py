@@ -299,9 +299,9 @@ def reaches_plan() -> pl.Expr:
 
 
 def routed_plan(column: str = "plan_id") -> pl.Expr:
-    """The plan a routed row reaches (its `column`: plan_id or PLAN_INDEX); null for a row
-    with an exception."""
-    return pl.when(pl.col(OK) & pl.col(ROUTE).is_null()).then(pl.col(column))
+    """The plan a row of `match_plans` reaches (its `column`: plan_id or PLAN_INDEX); null
+    for a row with an exception. Needs no routing code (`reaches_plan`)."""
+    return pl.when(reaches_plan()).then(pl.col(column))
 
 
 def routing_exceptions(routed: pl.LazyFrame) -> pl.LazyFrame:

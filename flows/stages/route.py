@@ -395,7 +395,7 @@ class EarningsTally:
                 "earning_id",
                 IN_SCOPE,
                 IN_MONTH,
-                pl.when(reaches).then(pl.col(routing.PLAN_INDEX)).alias(routing.PLAN_INDEX),
+                routing.routed_plan(routing.PLAN_INDEX),
                 fit_amount,
                 fit_currency.alias("currency"),
                 pl.col("earning_id").hash().alias(ID_HASH),
