@@ -1,4 +1,5 @@
-"""Settings of the whole test suite: the hypothesis budgets, registered and loaded once here.
+"""Settings of the whole test suite: the hypothesis budgets, registered and loaded once here,
+and the one Prefect test server of a session.
 
 "ci" (the default: fixed, derandomized, fast) and "long" (2000 examples); select with the
 environment: HYPOTHESIS_PROFILE=long pytest tests/test_properties.py
@@ -7,7 +8,9 @@ environment: HYPOTHESIS_PROFILE=long pytest tests/test_properties.py
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -25,3 +28,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """One temporary Prefect server per test session (each costs seconds to start); yields
+    its API URL so subprocess tests can point at it."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield PREFECT_API_URL.value()
