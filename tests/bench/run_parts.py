@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-CLI = str(Path(sys.executable).with_name("coop-payouts"))
+from run_benchmark import find_cli
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", type=Path, help="the input folder of the month")
     parser.add_argument("--month", default="2026-04", help="the month (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=1, help="runs, one after the other")
-    parser.add_argument("--cli", default=CLI, help="the command (default: this Python's)")
+    parser.add_argument(
+        "--cli", default=find_cli(), help="the command (default: this Python's, else PATH's)"
+    )
     parser.add_argument(
         "--prefect-api-url", help="the Prefect server (default: PREFECT_API_URL of the shell)"
     )
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     if args.prefect_api_url:
         env["PREFECT_API_URL"] = args.prefect_api_url
+    if args.cli is None:
+        parser.error("no coop-payouts command found: install the project, or give --cli")
     if not env.get("PREFECT_API_URL"):
         parser.error("a running Prefect server is needed: --prefect-api-url or PREFECT_API_URL")
     runs = [run_once(args.cli, args.input, args.month, env) for _ in range(args.runs)]
